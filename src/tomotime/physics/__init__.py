@@ -1,0 +1,7 @@
+"""Differentiable forward models: projectors (forward + exact adjoint)."""
+
+from tomotime.physics.linear_operator import LinearOperator
+from tomotime.physics.parallel2d import ParallelProjector2D, project_slices
+from tomotime.physics.parallel3d import VolumeProjector, project_with_poses
+
+__all__ = ["LinearOperator", "ParallelProjector2D", "project_slices", "VolumeProjector", "project_with_poses"]
