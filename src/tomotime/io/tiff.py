@@ -1,0 +1,89 @@
+"""Multi-page TIFF stacks via tifffile.
+
+Volumes are written as ImageJ hyperstacks (axes ``ZYX``, unit nm) so Fiji and
+napari show the right voxel size.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tifffile
+
+from tomotime.data import check_stack
+from tomotime.errors import FormatError, InputError
+from tomotime.io._common import RawStack, existing_file, length_to_nm
+from tomotime.io.atomic import atomic_path, check_output
+
+__all__ = ["read_tiff", "write_volume_tiff"]
+
+
+def _pixel_size_nm(tif: tifffile.TiffFile) -> float | None:
+    page = tif.pages.first
+    x_per_unit = float(page.resolution[0])
+    if x_per_unit <= 0:
+        return None
+    imagej = tif.imagej_metadata or {}
+    if imagej.get("unit"):
+        return length_to_nm(1.0 / x_per_unit, imagej["unit"])
+    if page.resolutionunit == tifffile.RESUNIT.CENTIMETER:
+        return length_to_nm(1.0 / x_per_unit, "cm")
+    return None
+
+
+def read_tiff(path: str | Path) -> RawStack:
+    """Read a (multi-page) TIFF: data in the file's dtype, pixel size in nm if recorded.
+
+    The pixel size comes from ImageJ metadata (``unit`` with the X
+    resolution) or from a centimetre resolution unit; otherwise it is ``None``.
+
+    Raises
+    ------
+    FormatError
+        If the file is missing, empty, truncated or not a TIFF.
+    """
+    p = existing_file(path)
+    try:
+        with tifffile.TiffFile(p) as tif:
+            data = tif.asarray()
+            pixel = _pixel_size_nm(tif)
+            spacing = (tif.imagej_metadata or {}).get("spacing")
+    except Exception as exc:  # tifffile raises many types on corrupt files
+        raise FormatError(f"{p}: not a readable TIFF file ({type(exc).__name__}: {exc})") from exc
+    return RawStack(images=data, format="tiff", pixel_size=pixel, extra={"z_spacing": spacing})
+
+
+def write_volume_tiff(path: str | Path, volume: Any, *, voxel_size: float = 1.0, overwrite: bool = False) -> Path:
+    """Write a volume as a float32 ImageJ TIFF stack atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file (``.tif`` / ``.tiff``).
+    volume : array_like, shape (Z, Y, X)
+        One page per Z slice.
+    voxel_size : float
+        Voxel size in nm, stored as the X/Y resolution and the Z spacing.
+    overwrite : bool
+        Replace an existing file; otherwise raise ``OutputExistsError``.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    check_output(path, overwrite=overwrite)
+    vol = check_stack(volume, name="volume", ndim=3)
+    if not (np.isfinite(voxel_size) and voxel_size > 0):
+        raise InputError(f"voxel_size={voxel_size}: expected a positive size in nm")
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        tifffile.imwrite(
+            tmp,
+            vol,
+            imagej=True,
+            resolution=(1.0 / voxel_size, 1.0 / voxel_size),
+            metadata={"axes": "ZYX", "unit": "nm", "spacing": float(voxel_size)},
+        )
+    return Path(path)
