@@ -79,7 +79,7 @@ def dose_symmetric_angles(n: int, start: float = -70.0, stop: float = 70.0) -> n
     _check_range(n, start, stop)
     centre = 0.5 * (start + stop)
     half = 0.5 * (stop - start)
-    step = half / max((n - 1) // 2, 1) if n > 1 else 0.0
+    step = half / (n // 2) if n > 1 else 0.0  # the + side holds n // 2 views, the last at `stop`
     order = [centre]
     k = 1
     while len(order) < n:

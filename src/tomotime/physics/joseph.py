@@ -8,9 +8,11 @@ measures the line integral of ``f`` over all points with
 
     s = x cos(theta) - z sin(theta).
 
-At 0 degrees this is the sum over Z (the beam direction). This is exactly
-``skimage.transform.radon(f, theta)`` for odd sizes (rows = Z), and
-astra-toolbox's 2D ``parallel`` geometry at angle ``-theta`` (in radians).
+At 0 degrees this is the sum over Z (the beam direction). This is
+``skimage.transform.radon(f, theta)`` for odd sizes (rows = Z; to interpolation
+accuracy), and astra-toolbox's 2D ``parallel`` geometry at the same angle
+``theta`` (in radians; ``astra.create_vol_geom(Z, X)``, detector spacing 1),
+whose ``linear`` projector it reproduces to float precision.
 
 Each ray is walked one pixel at a time along the axis it is most parallel to,
 and the image is linearly interpolated along the other axis (weight = step

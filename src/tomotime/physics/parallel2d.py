@@ -16,6 +16,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import scipy.sparse
 import torch
 
 from tomotime.device import resolve_device
@@ -58,11 +59,13 @@ def _system_matrix(theta: torch.Tensor, shape: tuple[int, int], n_det: int, dtyp
     crow = torch.zeros(counts.numel() + 1, dtype=torch.int64)
     crow[1:] = torch.cumsum(counts, 0)
     size = (theta.numel() * n_det, shape[0] * shape[1])
+    # scipy's O(nnz) CSR -> CSC conversion is far faster than torch's to_sparse_csc; same result.
+    csc = scipy.sparse.csr_matrix((vals.numpy(), cols.numpy(), crow.numpy()), shape=size).tocsc()
+    as_index = lambda a: torch.from_numpy(a).to(index_dtype)  # noqa: E731
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
         matrix = torch.sparse_csr_tensor(crow.to(index_dtype), cols.to(index_dtype), vals, size=size)
-        csc = matrix.to_sparse_csc()
-        transpose = torch.sparse_csr_tensor(csc.ccol_indices(), csc.row_indices(), csc.values(),
+        transpose = torch.sparse_csr_tensor(as_index(csc.indptr), as_index(csc.indices), torch.from_numpy(csc.data),
                                             size=(size[1], size[0]))
     return matrix.to(device), transpose.to(device)
 
@@ -108,6 +111,8 @@ class ParallelProjector2D(LinearOperator):
         if len(shape) != 2 or min(shape) < 1:
             raise InputError(f"shape={shape}: expected a slice shape (Z, X) of positive sizes")
         self.shape = (int(shape[0]), int(shape[1]))
+        if n_det is not None and (int(n_det) != n_det or n_det < 1):
+            raise InputError(f"n_det={n_det!r}: expected a positive number of detector bins")
         self.n_det = int(n_det or self.shape[1])
         self.device = resolve_device(device)
         self.dtype = dtype
