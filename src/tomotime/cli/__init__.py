@@ -1,0 +1,1 @@
+"""The ``tomotime`` command line (typer): one module per command, registered in :mod:`tomotime.cli.main`."""

@@ -1,0 +1,190 @@
+"""``tomotime reconstruct``: one volume, or a volume series with a sliding window.
+
+Every option is checked, and the input read, before any computation. Results
+are written into a hidden staging folder inside ``--out`` and moved into
+place only when complete, ``summary.json`` last; a failed or interrupted run
+leaves ``--out`` as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any, Literal, Optional
+
+import numpy as np
+import typer
+
+from tomotime import __version__
+from tomotime.cli.common import (
+    AnglesOption,
+    DeviceOption,
+    OutDirOption,
+    OverwriteOption,
+    WideAnglesOption,
+    check_outputs,
+    command_line,
+    handle_errors,
+    parse_times,
+    read_input,
+    staged_output,
+    write_json,
+)
+from tomotime.data import TiltSeries
+from tomotime.device import resolve_device
+from tomotime.errors import InputError
+from tomotime.io import write_volume_mrc, write_volume_series_mrcs, write_volume_tiff
+from tomotime.solvers import FILTERS, METHODS, reconstruct as reconstruct_volume, sliding_window
+from tomotime.solvers.static import check_method_options
+
+__all__ = ["reconstruct", "output_names", "resolve_times"]
+
+log = logging.getLogger(__name__)
+
+SUMMARY = "summary.json"
+SERIES_FILE = "volumes.h5"
+MRC_FOLDER = "mrc"
+_WRITERS = {"mrc": write_volume_mrc, "tiff": write_volume_tiff}
+
+
+def output_names(*, window: int | None, fmt: str, per_time_mrc: bool) -> list[str]:
+    """Names written in the output folder, in publishing order (``summary.json`` last)."""
+    if window is None:
+        return [f"volume.{fmt}", SUMMARY]
+    return [SERIES_FILE, *([MRC_FOLDER] if per_time_mrc else []), SUMMARY]
+
+
+def resolve_times(series: TiltSeries, times: str | None) -> np.ndarray:
+    """Reconstruction times (seconds) parsed from ``--times``, default every acquisition time.
+
+    Raises
+    ------
+    InputError
+        If ``--times`` cannot be parsed or a time lies outside the acquisition.
+    """
+    if times is None:
+        return series.times.copy()
+    values = parse_times(times)
+    first, last = float(series.times[0]), float(series.times[-1])
+    tolerance = 1e-9 * max(1.0, last - first)
+    outside = values[(values < first - tolerance) | (values > last + tolerance)]
+    if outside.size:
+        raise InputError(f"--times={times!r}: {outside[0]:g} s lies outside the acquisition "
+                         f"({first:g} .. {last:g} s, {series.metadata.get('source', 'input')})")
+    return values
+
+
+def _check_option_combinations(*, method: str, window: int | None, times: str | None, fmt: str,
+                               per_time_mrc: bool, min_value: float | None, iterations: int | None) -> None:
+    if window is None and (times is not None or per_time_mrc):
+        raise InputError("--times and --per-time-mrc need --window (a sliding-window reconstruction)")
+    if window is not None and fmt != "mrc":
+        raise InputError(f"--format {fmt} applies to a single volume; with --window the series is written to "
+                         f"{SERIES_FILE} (add --per-time-mrc for one MRC per time point)")
+    if min_value is not None and method != "sirt":
+        raise InputError(f"--min applies to SIRT only, not to method {method!r}")
+    if iterations is not None and method == "fbp":
+        log.warning("--iterations is ignored by FBP")
+
+
+def _check_against_series(series: TiltSeries, *, method: str, window: int | None, thickness: int | None) -> None:
+    n = len(series)
+    source = series.metadata.get("source", "the input")
+    if window is not None and window > n:
+        raise InputError(f"--window={window}: larger than the number of views ({n}) in {source}")
+    if thickness is not None and thickness < 2:
+        raise InputError(f"--thickness={thickness}: expected at least 2 voxels")
+    if method == "em" and float(series.images.min()) < 0:
+        raise InputError(f"{source}: EM needs non-negative projections; the minimum is "
+                         f"{float(series.images.min()):.4g} (subtract a smaller background or use sirt/fbp)")
+
+
+@handle_errors
+def reconstruct(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="Tilt series (MRC, TIFF, NPY, HDF5, EMD, DM3/DM4, SER).")],
+    out: OutDirOption,
+    method: Annotated[Literal[METHODS], typer.Option("--method", "-m", help="Reconstruction method.")] = "sirt",
+    iterations: Annotated[Optional[int], typer.Option("--iterations", "-k", min=1,
+                                                      help="Iterations (default: SIRT 100, EM 50).")] = None,
+    filter: Annotated[Literal[FILTERS], typer.Option("--filter", help="FBP filter window.")] = "ram-lak",
+    thickness: Annotated[Optional[int], typer.Option("--thickness", "-z", min=2,
+                                                     help="Volume size Z along the beam, voxels "
+                                                          "(default: detector width X).")] = None,
+    min_value: Annotated[Optional[float], typer.Option("--min", help="SIRT lower bound, e.g. 0.")] = None,
+    window: Annotated[Optional[int], typer.Option("--window", "-w", min=1,
+                                                  help="Sliding-window reconstruction: views per volume.")] = None,
+    times: Annotated[Optional[str], typer.Option("--times", help="With --window: times in seconds, "
+                                                                 "'0,5,10' or 'start:stop:step' "
+                                                                 "(default: every acquisition).")] = None,
+    angles: AnglesOption = None,
+    allow_wide_angles: WideAnglesOption = False,
+    fmt: Annotated[Literal["mrc", "tiff"], typer.Option("--format", help="File format of a single volume.")] = "mrc",
+    per_time_mrc: Annotated[bool, typer.Option("--per-time-mrc", help=f"With --window: also write one MRC per "
+                                                                     f"time point into {MRC_FOLDER}/.")] = False,
+    overwrite: OverwriteOption = False,
+    device: DeviceOption = "auto",
+) -> None:
+    """Reconstruct a tilt series with FBP, SIRT or EM; with --window, a volume at each time.
+
+    Writes OUT/volume.mrc (or .tiff); with --window, OUT/volumes.h5 (T, Z, Y, X).
+    Always writes OUT/summary.json with the resolved options.
+    """
+    started, clock = datetime.now(timezone.utc), time.perf_counter()
+    command = command_line(ctx)
+    _check_option_combinations(method=method, window=window, times=times, fmt=fmt, per_time_mrc=per_time_mrc,
+                               min_value=min_value, iterations=iterations)
+    iterations = check_method_options(method, iterations=iterations, filter=filter)
+    names = output_names(window=window, fmt=fmt, per_time_mrc=per_time_mrc)
+    check_outputs(out, names, overwrite=overwrite)
+    dev = resolve_device(device)
+    series = read_input(file, angles=angles, allow_wide_angles=allow_wide_angles)
+    _check_against_series(series, method=method, window=window, thickness=thickness)
+    recon_times = resolve_times(series, times) if window is not None else None
+    nz = thickness or series.shape[2]
+    options = {"iterations": iterations, "filter": filter, "thickness": nz, "min_value": min_value}
+    log.info("reconstructing %s with %s on %s", file, method.upper(), dev)
+
+    with staged_output(out, names, overwrite=overwrite) as stage:
+        if window is None:
+            volume = reconstruct_volume(series, method=method, device=dev, progress=None, **options)
+            _WRITERS[fmt](stage / names[0], volume, voxel_size=series.pixel_size)
+            shape = list(volume.shape)
+        else:
+            shape = _reconstruct_series(series, stage, window=window, times=recon_times, method=method,
+                                        per_time_mrc=per_time_mrc, device=dev, options=options)
+        outputs = [str(p.relative_to(stage)) for p in sorted(stage.rglob("*")) if p.is_file()] + [SUMMARY]
+        summary: dict[str, Any] = {
+            "command": command,
+            "tomotime_version": __version__,
+            "input": {"file": str(Path(file).resolve()), "shape": list(series.shape), "pixel_size_nm":
+                      series.pixel_size, **{k: series.metadata.get(k) for k in ("format", "angles_from",
+                                                                                 "times_from")}},
+            "method": method,
+            "options": {**options, "window": window, "format": fmt if window is None else "hdf5",
+                        "per_time_mrc": per_time_mrc, "angles": None if angles is None else str(angles),
+                        "allow_wide_angles": allow_wide_angles, "device_requested": device},
+            "times": None if recon_times is None else [float(t) for t in recon_times],
+            "output_shape": shape,
+            "device": str(dev),
+            "started": started.isoformat(timespec="seconds"),
+            "wall_seconds": round(time.perf_counter() - clock, 3),
+            "outputs": outputs,
+        }
+        write_json(stage / SUMMARY, summary)
+    typer.echo(f"wrote {', '.join(str(Path(out) / n) for n in names)} (shape {tuple(shape)}) "
+               f"in {summary['wall_seconds']:.1f} s")
+
+
+def _reconstruct_series(series: TiltSeries, stage: Path, *, window: int, times: np.ndarray, method: str,
+                        per_time_mrc: bool, device, options: dict) -> list[int]:
+    result = sliding_window(series, window=window, times=times, method=method, out=stage / SERIES_FILE,
+                            device=device, progress=None, **options)
+    try:
+        if per_time_mrc:
+            write_volume_series_mrcs(stage / MRC_FOLDER, result)
+        return list(result.shape)
+    finally:
+        result.data.file.close()
