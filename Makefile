@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/tomotime demo --out demo_output
+	$(VENV)/bin/tomotime demo --out demo_output --overwrite
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 -q

@@ -8,7 +8,6 @@ code click uses for usage errors), never as a traceback.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import re
@@ -24,7 +23,7 @@ import typer
 
 from tomotime.data import TiltSeries
 from tomotime.errors import InputError, OutputExistsError, TomotimeError
-from tomotime.io import atomic_path, read_tilt_series
+from tomotime.io import read_tilt_series, write_json
 
 __all__ = [
     "EXIT_INPUT_ERROR",
@@ -216,9 +215,3 @@ def _publish(source: Path, target: Path) -> None:
     else:
         os.replace(source, target)
 
-
-def write_json(path: Path, data: dict, *, overwrite: bool = False) -> Path:
-    """Write ``data`` as indented JSON, atomically."""
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    return Path(path)

@@ -13,13 +13,16 @@ from typing import Annotated, Optional
 import typer
 
 from tomotime import __version__
+from tomotime.cli.demo import demo
+from tomotime.cli.evaluate import evaluate
 from tomotime.cli.info import info
 from tomotime.cli.plan import plan
 from tomotime.cli.reconstruct import reconstruct
+from tomotime.cli.simulate import simulate
 
 app = typer.Typer(
     name="tomotime",
-    help="Self-supervised and dynamic electron tomography: inspect, plan and reconstruct tilt series.",
+    help="Self-supervised and dynamic electron tomography: inspect, plan, simulate, reconstruct and evaluate.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
@@ -47,3 +50,6 @@ def main(
 app.command("info")(info)
 app.command("plan")(plan)
 app.command("reconstruct")(reconstruct)
+app.command("simulate")(simulate)
+app.command("evaluate")(evaluate)
+app.command("demo")(demo)

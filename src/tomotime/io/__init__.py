@@ -8,6 +8,7 @@ file + rename) and never replace an existing file unless ``overwrite=True``.
 from tomotime.io.angles import read_angle_table, read_angles, read_times, write_angles, write_times
 from tomotime.io.atomic import atomic_path, check_output
 from tomotime.io.emformats import read_em
+from tomotime.io.jsonfile import write_json
 from tomotime.io.mrc import write_tilt_series, write_volume_mrc
 from tomotime.io.read import TILT_SERIES_SUFFIXES, VOLUME_SUFFIXES, read_tilt_series, read_volume
 from tomotime.io.tiff import write_volume_tiff
@@ -34,6 +35,7 @@ __all__ = [
     "write_angles",
     "write_times",
     "VolumeSeriesWriter",
+    "write_json",
     "atomic_path",
     "check_output",
     "TILT_SERIES_SUFFIXES",

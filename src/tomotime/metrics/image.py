@@ -140,15 +140,11 @@ def psnr(recon: Any, truth: Any, *, data_range: float | None = None, mask: Any =
 
 
 def otsu_threshold(volume: Any) -> float:
-    """Otsu's threshold of ``volume``, placed at the upper edge of its histogram bin.
+    """Otsu's threshold of ``volume`` (:func:`skimage.filters.threshold_otsu`, 256 bins).
 
-    Otsu's criterion is maximised over a 256-bin histogram of ``volume`` (with
-    :func:`skimage.filters.threshold_otsu`); the split it picks puts whole bins
-    on either side. scikit-image returns the *centre* of the last background
-    bin, so ``volume > threshold`` would move about half of that bin's voxels
-    into the foreground (stray voxels when the background has a small spread).
-    The upper edge of that bin reproduces Otsu's split exactly; it lies at most
-    half a bin width, ``(max - min) / 512``, above scikit-image's value.
+    The foreground is ``volume > threshold``, the usual convention, so a
+    multi-level object on an empty background (a core-shell particle, say) is
+    segmented as a whole.
 
     Parameters
     ----------
@@ -158,14 +154,10 @@ def otsu_threshold(volume: Any) -> float:
     Returns
     -------
     float
-        Threshold; the foreground is ``volume > threshold``.
     """
     v = as_real_array(volume, name="volume")
     dynamic_range(v, name="volume")
-    counts, edges = np.histogram(v, bins=OTSU_BINS)
-    centres = (edges[:-1] + edges[1:]) / 2
-    idx = int(np.searchsorted(centres, threshold_otsu(hist=(counts, centres))))
-    return float(edges[idx + 1])
+    return float(threshold_otsu(v, nbins=OTSU_BINS))
 
 
 def otsu_mask(truth: Any, *, margin: int = 0) -> np.ndarray:

@@ -44,16 +44,23 @@ def _system_matrix(theta: torch.Tensor, shape: tuple[int, int], n_det: int, dtyp
     """
     cols, vals, counts = [], [], []
     chunk = max(1, 4_000_000 // (n_det * max(shape) * 2))
+    small = shape[0] * shape[1] < 2**31
     for start in range(0, theta.numel(), chunk):
         index, weight = joseph_samples(theta[start:start + chunk].to(dtype), shape, n_det)
         index = index.reshape(-1, index.shape[2] * 2)
+        index = index.int() if small else index
         weight = weight.reshape(index.shape)
-        index, order = torch.sort(index, dim=1)
-        weight = torch.gather(weight, 1, order)
+        # Rays walked along Z come out in column order already; sort only the others.
+        unsorted = (index[:, 1:] < index[:, :-1]).any(dim=1).nonzero().squeeze(1)
+        if unsorted.numel():
+            rows, order = torch.sort(index[unsorted], dim=1)
+            index[unsorted] = rows
+            weight[unsorted] = torch.gather(weight[unsorted], 1, order)
         keep = weight != 0
         counts.append(keep.sum(dim=1))
-        cols.append(index[keep])
-        vals.append(weight[keep])
+        flat = keep.reshape(-1).nonzero().squeeze(1)
+        cols.append(index.reshape(-1).index_select(0, flat))
+        vals.append(weight.reshape(-1).index_select(0, flat))
     counts, cols, vals = torch.cat(counts), torch.cat(cols), torch.cat(vals)
     index_dtype = torch.int32 if cols.numel() < 2**31 - 1 else torch.int64
     crow = torch.zeros(counts.numel() + 1, dtype=torch.int64)

@@ -1,0 +1,26 @@
+"""``tomotime demo``: the main job on an embedded, simulated experiment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tomotime.cli.common import DeviceOption, OverwriteOption, handle_errors
+from tomotime.demo import run_demo
+
+__all__ = ["demo"]
+
+
+@handle_errors
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("demo_output"),
+    size: Annotated[int, typer.Option("--size", help="Volume edge in voxels.")] = 48,
+    steps: Annotated[int, typer.Option("--steps", help="Time steps (= projections).")] = 100,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the simulation.")] = 0,
+    device: DeviceOption = "auto",
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Simulate an alloying nanorod, reconstruct every time step and compare with the truth."""
+    run_demo(out, size=size, steps=steps, seed=seed, device=device, overwrite=overwrite, echo=typer.echo)
