@@ -11,6 +11,12 @@ import torch
 REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # The suite runs in parallel workers (pytest -n 2): one torch thread each avoids
+    # oversubscribing the cores, which slows small sparse products by 100x or more.
+    torch.set_num_threads(1)
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("gpu") is not None and not torch.cuda.is_available():
         pytest.skip("needs a CUDA device")

@@ -68,12 +68,12 @@ def _system_matrix(theta: torch.Tensor, shape: tuple[int, int], n_det: int, dtyp
     size = (theta.numel() * n_det, shape[0] * shape[1])
     # scipy's O(nnz) CSR -> CSC conversion is far faster than torch's to_sparse_csc; same result.
     csc = scipy.sparse.csr_matrix((vals.numpy(), cols.numpy(), crow.numpy()), shape=size).tocsc()
-    as_index = lambda a: torch.from_numpy(a).to(index_dtype)  # noqa: E731
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
         matrix = torch.sparse_csr_tensor(crow.to(index_dtype), cols.to(index_dtype), vals, size=size)
-        transpose = torch.sparse_csr_tensor(as_index(csc.indptr), as_index(csc.indices), torch.from_numpy(csc.data),
-                                            size=(size[1], size[0]))
+        transpose = torch.sparse_csr_tensor(torch.from_numpy(csc.indptr).to(index_dtype),
+                                            torch.from_numpy(csc.indices).to(index_dtype),
+                                            torch.from_numpy(csc.data), size=(size[1], size[0]))
     return matrix.to(device), transpose.to(device)
 
 

@@ -9,9 +9,11 @@ import torch
 
 from tomotime.errors import InputError
 from tomotime.physics.linear_operator import LinearOperator
+from tomotime.physics.parallel2d import ParallelProjector2D
+from tomotime.physics.parallel3d import VolumeProjector
 from tomotime.solvers.common import as_data_tensor
 
-__all__ = ["fbp", "ramp_filter", "angular_weights", "FILTERS"]
+__all__ = ["fbp", "ramp_filter", "angular_weights", "backproject_pixels", "FILTERS"]
 
 FILTERS = ("ram-lak", "shepp-logan", "cosine", "hamming", "hann")
 
@@ -70,13 +72,42 @@ def angular_weights(angles_deg) -> np.ndarray:
     return spacing[inverse] / counts[inverse]
 
 
+def backproject_pixels(filtered: torch.Tensor, angles_deg, shape: tuple[int, int]) -> torch.Tensor:
+    """Pixel-driven back-projection of sinograms ``(B, A, D)`` onto slices ``(B, Z, X)``.
+
+    Each pixel takes the linearly interpolated value of every projection at its
+    detector position ``s = x cos(theta) - z sin(theta)`` (the convention of
+    :mod:`tomotime.physics.joseph`). Unlike the transpose of the ray-driven
+    projector, this weights every pixel equally, so FBP has no spike at the
+    rotation centre.
+    """
+    nz, nx = shape
+    b, a, d = filtered.shape
+    dev, dt = filtered.device, filtered.dtype
+    z = (torch.arange(nz, device=dev, dtype=dt) - (nz - 1) / 2)[:, None]
+    x = (torch.arange(nx, device=dev, dtype=dt) - (nx - 1) / 2)[None, :]
+    theta = np.radians(np.asarray(angles_deg, dtype=np.float64))
+    out = torch.zeros(b, nz * nx, device=dev, dtype=dt)
+    padded = torch.nn.functional.pad(filtered, (1, 1))  # a zero bin on each side of the detector
+    for i, th in enumerate(theta):
+        pos = (x * math.cos(th) - z * math.sin(th)).reshape(-1) + (d - 1) / 2 + 1
+        pos = pos.clamp(0, d + 1 - 1e-6)
+        lower = pos.floor()
+        frac = pos - lower
+        lower = lower.long()
+        row = padded[:, i, :]
+        out += row[:, lower] * (1 - frac) + row[:, (lower + 1).clamp(max=d + 1)] * frac
+    return out.reshape(b, nz, nx)
+
+
 @torch.no_grad()
 def fbp(op: LinearOperator, data, *, filter: str = "ram-lak") -> torch.Tensor:
     """Reconstruct with filtered back-projection.
 
     Each projection row is filtered along the detector with the apodised ramp,
-    weighted by its angular quadrature weight and back-projected with the exact
-    adjoint of the projector.
+    weighted by its angular quadrature weight and back-projected pixel by pixel
+    (:func:`backproject_pixels`); with per-view poses the transpose of the
+    projector is used instead.
 
     Parameters
     ----------
@@ -99,7 +130,14 @@ def fbp(op: LinearOperator, data, *, filter: str = "ram-lak") -> torch.Tensor:
     size = 2 * (response.numel() - 1)
     filtered = torch.fft.irfft(torch.fft.rfft(b, n=size, dim=-1) * response, n=size, dim=-1)[..., :n_det]
     weights = torch.as_tensor(angular_weights(op.angles), dtype=b.dtype, device=b.device)
-    view_axis = b.ndim - len(op.range_shape)  # the angle axis is the first of the range dims
-    shape = [1] * b.ndim
-    shape[view_axis] = -1
-    return op.adjoint(filtered * weights.reshape(shape))
+    view_shape = [-1] + [1] * (len(op.range_shape) - 1)  # the views are the first range axis
+    filtered = filtered * weights.reshape(view_shape)
+    if isinstance(op, ParallelProjector2D):
+        batch = filtered.shape[:-2]
+        slices = backproject_pixels(filtered.reshape(-1, *op.range_shape), op.angles, op.domain_shape)
+        return slices.reshape(*batch, *op.domain_shape)
+    if isinstance(op, VolumeProjector) and op.poses is None:
+        nz, ny, nx = op.domain_shape
+        slices = backproject_pixels(filtered.permute(1, 0, 2), op.angles, (nz, nx))  # (Y, Z, X)
+        return slices.permute(1, 0, 2)
+    return op.adjoint(filtered)  # with poses: the transpose of the projector
