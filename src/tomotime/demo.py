@@ -2,7 +2,8 @@
 
 A core-shell nanorod alloys over ``steps`` time steps; one projection per step
 is recorded with a golden-ratio (GRS) tilt scheme over +-70 degrees; each time
-point is reconstructed with the sliding-window SIRT baseline (window 30) and
+point is reconstructed with the sliding-window SIRT baseline (window 30, or
+every projection when there are fewer) and
 compared with the ground truth. Results go to one folder: the metric table
 (``metrics.csv`` / ``metrics.json``), figures, and ``summary.json`` with, for
 each method, ``ssim_mean``, ``ssim_worst``, ``rmse_mean``, ``rmse_worst`` and
@@ -21,10 +22,11 @@ import numpy as np
 import torch
 
 import tomotime
+from tomotime.data import VolumeSeries
 from tomotime.errors import InputError, OutputExistsError
 from tomotime.io import write_json
 from tomotime.report import evaluate_against_truth, format_summary_table, write_metrics
-from tomotime.sim import make_scenario, mixed_intensity_spread, simulate_acquisition
+from tomotime.sim import iter_scenario, mixed_intensity_spread, simulate_acquisition
 from tomotime.solvers import sliding_window
 from tomotime.viz import plot_metric_curves, plot_orthoslices
 
@@ -32,6 +34,7 @@ __all__ = ["run_demo"]
 
 log = logging.getLogger(__name__)
 
+DEFAULT_WINDOW = 30
 DEMO_FILES = ("summary.json", "metrics.csv", "metrics.json", "orthoslices.png", "metrics.png")
 
 
@@ -48,7 +51,7 @@ def run_demo(
     *,
     size: int = 48,
     steps: int = 100,
-    window: int = 30,
+    window: int | None = None,
     iterations: int = 30,
     seed: int = 0,
     device: str = "auto",
@@ -64,8 +67,10 @@ def run_demo(
         Folder for the results (created if needed).
     size, steps : int
         Volume edge in voxels and number of time steps (= projections).
-    window, iterations : int
-        Sliding-window size and SIRT iterations per window.
+    window : int, optional
+        Sliding-window size, at most ``steps`` (default 30, or ``steps`` when fewer).
+    iterations : int
+        SIRT iterations per window.
     seed : int
         Seed of the simulation.
     echo : callable
@@ -78,11 +83,15 @@ def run_demo(
     """
     out_dir = Path(out_dir)
     _check_out_dir(out_dir, overwrite)
+    volumes = iter_scenario("nanorod-alloying", size, steps, seed)  # checks size and steps, computes nothing yet
+    window = min(DEFAULT_WINDOW, steps) if window is None else window
+    if int(window) != window or not 1 <= window <= steps:
+        raise InputError(f"window={window}: expected an integer between 1 and steps ({steps})")
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
     echo(f"Simulating nanorod alloying: {size}^3 voxels, {steps} steps, GRS tilt over +-70 deg ...")
-    truth = make_scenario("nanorod-alloying", size=size, steps=steps, seed=seed)
+    truth = VolumeSeries(np.stack(list(volumes)))
     series = simulate_acquisition(truth, seed=seed)
     sigma_mixed = mixed_intensity_spread(truth[0])  # 0: a fully mixed particle is uniform
 

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from tomotime.data import VolumeSeries
-from tomotime.io.atomic import atomic_path
+from tomotime.io.atomic import atomic_path, check_output
 from tomotime.io.jsonfile import write_json
 from tomotime.metrics import alloying_curve, evaluate_series
 
@@ -50,6 +50,9 @@ def write_metrics(out_dir: str | Path, results: Mapping[str, Mapping[str, Any]],
     ``results`` maps a method name to the output of :func:`evaluate_against_truth`.
     """
     out_dir = Path(out_dir)
+    csv_path, json_path = out_dir / "metrics.csv", out_dir / "metrics.json"
+    for path in (csv_path, json_path):  # both checked first, so a refusal writes neither
+        check_output(path, overwrite=overwrite)
     buffer = _io.StringIO()
     writer = csv.writer(buffer)
     curve_keys = [k for k in (*CURVES, "alloying", "alloying_truth") if any(k in r for r in results.values())]
@@ -57,10 +60,9 @@ def write_metrics(out_dir: str | Path, results: Mapping[str, Mapping[str, Any]],
     for method, result in results.items():
         for t, time in enumerate(result["times"]):
             writer.writerow([method, f"{time:g}", *(f"{result[k][t]:.6g}" if k in result else "" for k in curve_keys)])
-    csv_path = out_dir / "metrics.csv"
     with atomic_path(csv_path, overwrite=overwrite) as tmp:
         tmp.write_text(buffer.getvalue())
-    json_path = write_json(out_dir / "metrics.json", results, overwrite=overwrite)
+    write_json(json_path, results, overwrite=overwrite)
     return csv_path, json_path
 
 

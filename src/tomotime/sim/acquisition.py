@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from tomotime.data import TiltSeries, VolumeSeries
+from tomotime.data import TiltSeries, VolumeSeries, check_times
 from tomotime.errors import InputError
 from tomotime.geometry import grs_angles
 from tomotime.physics.parallel2d import project_slices
@@ -111,9 +111,12 @@ def simulate_acquisition(
     angles = grs_angles(n) if angles is None else np.asarray(angles, dtype=np.float64).reshape(-1)
     if angles.size != n:
         raise InputError(f"angles: {angles.size} angles given for {n} time steps; expected one per step")
+    times = truth.times if times is None else check_times(times, n)
+    if (np.abs(angles) >= 90).any():
+        raise InputError("angles: expected tilt angles inside (-90, 90) degrees")
     rng = np.random.default_rng(seed)
     shifts = rng.normal(0.0, shift_std, size=(n, 2)) if shift_std > 0 else np.zeros((n, 2))
-    sweep = np.linspace(-0.5, 0.5, blur_samples) * tilt_blur if tilt_blur > 0 else np.zeros(1)
+    sweep = np.linspace(-0.5, 0.5, blur_samples) * tilt_blur if tilt_blur > 0 and blur_samples > 1 else np.zeros(1)
     lag = row_lag * np.arange(ny) / ny
     images = np.empty((n, ny, nx), np.float32)
     for i in range(n):
@@ -138,5 +141,5 @@ def simulate_acquisition(
         "true_poses": poses.tolist(),
         "seed": seed,
     }
-    return TiltSeries(images, angles, times=truth.times if times is None else times,
+    return TiltSeries(images, angles, times=times,
                       pixel_size=truth.voxel_size if pixel_size is None else pixel_size, metadata=metadata)

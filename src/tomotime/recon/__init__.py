@@ -1,0 +1,1 @@
+"""Self-supervised reconstructions trained on the measured data alone."""

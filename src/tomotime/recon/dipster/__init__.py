@@ -1,0 +1,45 @@
+"""DIP-STER: space-time deep image prior for dynamic tomography.
+
+A mapping network turns a manifold coordinate (time, row along the tilt axis,
+tilt angle) into a latent code and a generative CNN turns the code into the
+slice perpendicular to the tilt axis. Trained on the measured projections
+alone (each generated slice is projected at its own angle and compared with
+its detector row), the network then yields a volume at any time, also between
+acquisitions, and is itself a compressed store of the 4D result.
+
+Typical use::
+
+    config = DipsterConfig(steps=3000, batch_size=8, lr=1e-3)
+    volumes, result = reconstruct_dipster(series, config, run_dir="run")
+    save_model("rod.pt", result.model)
+    later = volume_at(load_model("rod.pt"), t=12.5)
+"""
+
+from tomotime.recon.dipster.config import LOSSES, MANIFOLDS, DipsterConfig
+from tomotime.recon.dipster.inference import ExtrapolationWarning, volume_at, volume_series
+from tomotime.recon.dipster.losses import data_loss, estimate_noise_scale, geman_mcclure, total_variation
+from tomotime.recon.dipster.model import SpaceTimeDIP
+from tomotime.recon.dipster.reconstruct import reconstruct_dipster
+from tomotime.recon.dipster.sampling import Normalisation
+from tomotime.recon.dipster.store import load_model, save_model
+from tomotime.recon.dipster.train import TrainResult, train_dipster
+
+__all__ = [
+    "DipsterConfig",
+    "MANIFOLDS",
+    "LOSSES",
+    "SpaceTimeDIP",
+    "Normalisation",
+    "TrainResult",
+    "train_dipster",
+    "volume_at",
+    "volume_series",
+    "reconstruct_dipster",
+    "save_model",
+    "load_model",
+    "ExtrapolationWarning",
+    "geman_mcclure",
+    "data_loss",
+    "total_variation",
+    "estimate_noise_scale",
+]

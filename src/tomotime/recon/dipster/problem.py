@@ -1,0 +1,104 @@
+"""The training problem of DIP-STER: normalised data on the device, holdout split, loss scale."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from tomotime.data import TiltSeries
+from tomotime.errors import InputError
+from tomotime.recon.dipster.config import DipsterConfig
+from tomotime.recon.dipster.losses import estimate_noise_scale
+from tomotime.recon.dipster.sampling import Normalisation, fit_normalisation, holdout_indices
+
+__all__ = ["TrainingProblem", "prepare_problem"]
+
+
+@dataclass
+class TrainingProblem:
+    """Everything the training loop reads from the data.
+
+    Attributes
+    ----------
+    images : torch.Tensor, shape (N, Y, X)
+        Normalised projections, ``(raw - offset) / scale``, on the device.
+    times, angles : torch.Tensor, shape (N,)
+        Seconds and degrees (float64, on the device).
+    train_pairs : torch.Tensor, shape (M, 2)
+        ``(projection, row)`` of every training sample (CPU, int64).
+    holdout_pairs : torch.Tensor, shape (H, 2)
+        Samples of the held-out projections.
+    holdout : numpy.ndarray
+        Indices of the held-out projections.
+    normalisation : Normalisation
+    gm_scale : float
+        Residual scale ``c`` of the data loss (normalised units).
+    noise_estimate : float
+        Robust noise deviation of the normalised data (before the floor).
+    slice_shape : (int, int)
+        ``(Z, X)``.
+    """
+
+    images: torch.Tensor
+    times: torch.Tensor
+    angles: torch.Tensor
+    train_pairs: torch.Tensor
+    holdout_pairs: torch.Tensor
+    holdout: np.ndarray
+    normalisation: Normalisation
+    gm_scale: float
+    noise_estimate: float
+    slice_shape: tuple[int, int]
+
+    def total_steps(self, config: DipsterConfig) -> int:
+        """Training steps: ``config.steps``, or ``epochs`` passes over the training samples."""
+        if config.steps is not None:
+            return int(config.steps)
+        return max(1, math.ceil(config.epochs * self.train_pairs.shape[0] / config.batch_size))
+
+
+def _pairs(indices: np.ndarray, n_rows: int) -> torch.Tensor:
+    proj = np.repeat(indices, n_rows)
+    rows = np.tile(np.arange(n_rows), indices.size)
+    return torch.from_numpy(np.stack([proj, rows], axis=1).astype(np.int64))
+
+
+def prepare_problem(series: TiltSeries, config: DipsterConfig, device: torch.device) -> TrainingProblem:
+    """Normalise the data, choose the holdout and the loss scale.
+
+    Raises
+    ------
+    InputError
+        For a series that is not a :class:`TiltSeries`, too few projections for
+        the holdout, too thin a slice, or data without signal.
+    """
+    if not isinstance(series, TiltSeries):
+        raise InputError(f"series: expected a TiltSeries, got {type(series).__name__}")
+    n, ny, nx = series.shape
+    if n < 2:
+        raise InputError(f"series: has {n} projection; DIP-STER needs at least 2")
+    nz = int(config.thickness or nx)
+    if nz < 2 or nx < 2:
+        raise InputError(f"slice shape (Z, X) = ({nz}, {nx}): expected at least 2 voxels along each axis")
+    holdout = holdout_indices(n, config.holdout_fraction, seed=config.seed)
+    train = np.setdiff1d(np.arange(n), holdout)
+    norm = fit_normalisation(series.images, thickness=nz, offset=config.data_offset)
+    images = (series.images - np.float32(norm.offset)) / np.float32(norm.scale)
+    noise = estimate_noise_scale(images)
+    data_range = float(images.max() - images.min())
+    scale = config.gm_scale if config.gm_scale is not None else max(noise, config.gm_scale_floor * data_range)
+    return TrainingProblem(
+        images=torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).to(device),
+        times=torch.as_tensor(series.times, dtype=torch.float64, device=device),
+        angles=torch.as_tensor(series.angles, dtype=torch.float64, device=device),
+        train_pairs=_pairs(train, ny),
+        holdout_pairs=_pairs(holdout, ny),
+        holdout=holdout,
+        normalisation=norm,
+        gm_scale=float(scale),
+        noise_estimate=noise,
+        slice_shape=(nz, nx),
+    )
