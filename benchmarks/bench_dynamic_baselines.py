@@ -24,7 +24,10 @@ The truth and each reconstruction stream through temporary HDF5 files, one
 volume at a time, so memory stays at a few volumes whatever ``steps`` is.
 Times are wall-clock seconds of the whole sliding-window reconstruction
 (projector set-up included) and ``cpu_s`` the process CPU time; on a shared
-machine they vary with its load (``load_average_*`` in the JSON).
+machine they vary with its load (``load_average_*`` in the JSON): when other
+jobs keep the cores busy, torch's worker threads wait on each other and a run
+can be many times slower than on an idle machine; ``--threads 1`` suffers much
+less (``--quick`` uses it).
 """
 
 from __future__ import annotations
@@ -39,22 +42,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-import tomotime  # noqa: E402
-from tomotime.data import VolumeSeries  # noqa: E402
-from tomotime.device import resolve_device  # noqa: E402
-from tomotime.errors import InputError  # noqa: E402
-from tomotime.io import VolumeSeriesWriter, atomic_path, read_volume_series, write_json  # noqa: E402
-from tomotime.metrics import summarise, surface_to_volume  # noqa: E402
-from tomotime.report import evaluate_against_truth  # noqa: E402
-from tomotime.sim import SCENARIOS, iter_scenario, mixed_intensity_spread, simulate_acquisition  # noqa: E402
-from tomotime.solvers import sliding_window  # noqa: E402
+import tomotime
+from tomotime.data import VolumeSeries
+from tomotime.device import resolve_device
+from tomotime.errors import InputError
+from tomotime.io import VolumeSeriesWriter, atomic_path, read_volume_series, write_json
+from tomotime.metrics import summarise, surface_to_volume
+from tomotime.report import evaluate_against_truth
+from tomotime.sim import SCENARIOS, iter_scenario, mixed_intensity_spread, simulate_acquisition
+from tomotime.solvers import sliding_window
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SCENARIO_NAMES = ("nanorod-alloying", "nanoshell-damage")
@@ -122,9 +123,9 @@ def add_surface_to_volume(result: dict[str, Any], recon: VolumeSeries, truth_cur
     """Add the S/V curves and the relative S/V error (percent, mean and worst) to ``result``."""
     curve = surface_to_volume_curve(recon)
     error = 100.0 * np.abs(curve - truth_curve) / truth_curve
-    worst = summarise(error, higher_is_better=False)
+    stats = summarise(error, higher_is_better=False)
     result.update(surface_to_volume=curve, surface_to_volume_truth=truth_curve,
-                  surface_to_volume_error_mean=worst["mean"], surface_to_volume_error_worst=worst["worst"])
+                  surface_to_volume_error_mean=stats["mean"], surface_to_volume_error_worst=stats["worst"])
 
 
 def summary_of(result: dict[str, Any]) -> dict[str, float]:
@@ -227,35 +228,43 @@ def format_table(scenarios: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+OWN_MEASURE = {"nanorod-alloying": "alloying", "nanoshell-damage": "surface_to_volume"}
+OWN_LABELS = {"alloying": "alloying (%)", "surface_to_volume": "surface / volume (1/voxel)"}
+MASK_STYLES = (Line2D([], [], color="grey", lw=1.5, label="Otsu mask of the truth"),
+               Line2D([], [], color="grey", lw=1, ls="--", label="whole volume"))
+
+
 def plot(scenarios: dict[str, Any], path: Path) -> Path:
     """SSIM, RMSE % and the scenario's own measure over time; one row per scenario."""
-    fig, axes = plt.subplots(len(scenarios), 3, figsize=(13, 3.3 * len(scenarios)), squeeze=False)
+    fig = Figure(figsize=(13, 3.3 * len(scenarios)), layout="tight")
+    axes = fig.subplots(len(scenarios), 3, squeeze=False)
     colours = dict(zip(METHODS.values(), ("C0", "C1", "C2")))
     for row, (name, entry) in zip(axes, scenarios.items()):
         times = np.asarray(entry["times"])
-        own = "alloying" if "nanorod" in name else "surface_to_volume"
+        own = OWN_MEASURE.get(name)
         for label, m in entry["methods"].items():
             c = m["curves"]
             for ax, key in zip(row[:2], ("ssim", "rmse")):
-                ax.plot(times, c[key], color=colours[label], lw=1.5, label=f"{label} (Otsu mask)")
-                ax.plot(times, c[f"{key}_unmasked"], color=colours[label], lw=1, ls="--", label=f"{label} (all)")
-            if own in c:
+                ax.plot(times, c[key], color=colours[label], lw=1.5, label=label)
+                ax.plot(times, c[f"{key}_unmasked"], color=colours[label], lw=1, ls="--")
+            if own is not None and own in c:
                 row[2].plot(times, c[own], color=colours[label], lw=1.5, label=label)
         truth_curves = [m["curves"][f"{own}_truth"] for m in entry["methods"].values() if own in m["curves"]]
         if truth_curves:
             row[2].plot(times, truth_curves[0], color="k", lw=1.5, label="truth")
+            row[2].set_ylabel(OWN_LABELS[own])
+            row[2].legend(fontsize=7)
+        else:
+            row[2].set_axis_off()
         row[0].set_ylabel(f"{name}\nSSIM")
         row[1].set_ylabel("RMSE (%)")
-        row[2].set_ylabel("alloying (%)" if own == "alloying" else "surface / volume (1/voxel)")
         for ax in row:
             ax.set_xlabel("time (s)")
             ax.grid(alpha=0.3)
-            if ax.get_lines():
-                ax.legend(fontsize=7)
-    fig.tight_layout()
+        if entry["methods"]:
+            row[0].legend(handles=[*row[0].get_lines()[::2], *MASK_STYLES], fontsize=7)
     with atomic_path(path, overwrite=True) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
     return path
 
 
@@ -278,18 +287,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "noise-free)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice; 1 with --quick)")
     parser.add_argument("--out", type=Path, help="JSON file (default results/dynamic_baselines_{cpu,gpu}.json; "
                         "the figure goes next to it as .png)")
     parser.add_argument("--tmp", type=Path, help="folder for the temporary volume files (default: system temp)")
-    parser.add_argument("--quick", action="store_true", help="48^3 x 40 steps unless --size/--steps are given")
+    parser.add_argument("--quick", action="store_true",
+                        help="48^3 x 40 steps and one thread, unless --size/--steps/--threads are given")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="progress bars (default: when stderr is a terminal)")
     args = parser.parse_args(argv)
     defaults = QUICK if args.quick else {"size": 128, "steps": 100}
     args.size = defaults["size"] if args.size is None else args.size
     args.steps = defaults["steps"] if args.steps is None else args.steps
+    if args.quick and args.threads is None:
+        args.threads = 1  # small problems run far slower with two threads on a busy machine
     if args.size < 16 or args.steps < 2 or not 1 <= args.window <= args.steps or args.iterations < 1:
         parser.error("expected --size >= 16, --steps >= 2, 1 <= --window <= --steps and --iterations >= 1")
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads: expected a positive number of threads")
     if args.dose is not None and not args.dose > 0:
         parser.error("--dose: expected a positive number of counts")
     return args
@@ -297,6 +312,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> Path:
     args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     kind = "gpu" if device.type == "cuda" else "cpu"
     out = args.out or RESULTS / f"dynamic_baselines_{kind}{'_quick' if args.quick else ''}.json"

@@ -9,7 +9,7 @@ acquisitions, and is itself a compressed store of the 4D result.
 
 Typical use::
 
-    config = DipsterConfig(steps=3000, batch_size=8, lr=1e-3)
+    config = DipsterConfig(hidden=(256,), base_channels=64, batch_size=8, steps=6000)  # a CPU-sized run
     volumes, result = reconstruct_dipster(series, config, run_dir="run")
     save_model("rod.pt", result.model)
     later = volume_at(load_model("rod.pt"), t=12.5)

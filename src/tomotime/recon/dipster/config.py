@@ -28,8 +28,11 @@ class DipsterConfig:
         Hidden widths of the mapping network (paper: two layers of 512).
     latent : int
         Latent code size.
-    base_channels, seed_size, min_channels : int
-        Generator channels at the seed, seed edge, and channel floor.
+    base_channels, min_channels : int
+        Generator channels at the seed, and their floor.
+    seed_size : int, optional
+        Edge of the generator's seed map (default: chosen from the slice size,
+        see :func:`tomotime.models.generator.auto_seed_size`).
     thickness : int, optional
         Slice size ``Z`` along the beam (default: the detector width ``X``).
     norm : {"group", "none"}
@@ -39,8 +42,13 @@ class DipsterConfig:
     loss : {"gm", "l2", "l1", "smooth-l1"}
         Data loss on residuals measured in units of ``gm_scale`` (see :mod:`.losses`).
     gm_scale : float, optional
-        Residual scale ``c`` in normalised data units; None estimates it from
-        the data (robust noise level, floored at ``gm_scale_floor`` of the range).
+        Residual scale ``c`` in normalised data units; None sets it from the
+        data to ``gm_noise_factor`` times the robust noise deviation (see
+        :func:`.losses.estimate_noise_scale`), floored at ``gm_scale_floor`` of
+        the normalised data range.
+    gm_noise_factor : float
+        ``c`` in units of the estimated noise deviation: residuals within the
+        noise are treated (nearly) quadratically, larger ones as outliers.
     gm_scale_floor : float
         Lower bound of the estimated scale, as a fraction of the normalised data range.
     smooth_l1_beta : float
@@ -76,24 +84,44 @@ class DipsterConfig:
         ``"auto"``, ``"cpu"`` or ``"cuda[:N]"``.
     query_angle : float
         Default tilt angle (degrees) at which volumes are generated.
+
+    Notes
+    -----
+    Defaults that differ from the reference implementation, measured on the
+    alloying nanorod (24^3 voxels, 40 noise-free GRS projections, 3000 steps
+    of 8 rows, three network seeds):
+
+    * ``manifold="y-t"``: with a GRS scheme the angle jumps between successive
+      projections, and an angle input lets the generator fit each projection
+      with a slice of its own. ``"cos-sin-y-t"`` reached a lower holdout loss
+      but worse volumes at the query angle (SSIM mean 0.925-0.954, worst
+      0.72-0.79) than ``"y-t"`` (mean 0.953-0.955, worst 0.82-0.88).
+    * ``loss="l2"``: Geman-McClure down-weights residuals beyond ``c``, and
+      before convergence those include the real dynamics; switching to
+      ``"gm"`` after 500 steps lowered the worst SSIM to 0.68, on noise-free
+      and on Poisson-noisy (20 counts per unit) data alike. Use ``"gm"`` for
+      data with outliers, with ``warmup_steps`` covering most of the run.
+    * ``lr=1e-3`` with a StepLR halving every third of the run (the paper:
+      1e-4 over 25-100 epochs on a GPU).
     """
 
-    manifold: str = "cos-sin-y-t"
+    manifold: str = "y-t"
     hidden: tuple[int, ...] = (512, 512)
     latent: int = 64
     base_channels: int = 128
-    seed_size: int = 4
+    seed_size: int | None = None
     min_channels: int = 16
     thickness: int | None = None
     norm: str = "group"
     activation: str = "softplus"
-    loss: str = "gm"
+    loss: str = "l2"
     gm_scale: float | None = None
+    gm_noise_factor: float = 3.0
     gm_scale_floor: float = 0.01
     smooth_l1_beta: float = 1.0
     tv_weight: float = 1e-5
     warmup_steps: int = 200
-    lr: float = 1e-4
+    lr: float = 1e-3
     lr_gamma: float = 0.5
     lr_step: int | None = None
     batch_size: int = 4
@@ -121,17 +149,18 @@ class DipsterConfig:
         _choice("loss", self.loss, LOSSES)
         if not all(_is_int(h) and h >= 1 for h in self.hidden):
             raise InputError(f"hidden={self.hidden!r}: expected a list of positive layer widths")
-        for name in ("latent", "base_channels", "seed_size", "min_channels", "batch_size", "eval_every"):
+        for name in ("latent", "base_channels", "min_channels", "batch_size", "eval_every"):
             _int(name, getattr(self, name), minimum=1)
         for name in ("warmup_steps", "checkpoint_every", "seed"):
             _int(name, getattr(self, name), minimum=0)
-        for name in ("steps", "lr_step", "patience", "thickness"):
+        for name in ("steps", "lr_step", "patience", "thickness", "seed_size"):
             if getattr(self, name) is not None:
                 _int(name, getattr(self, name), minimum=1)
         _positive("lr", self.lr)
         _positive("epochs", self.epochs)
         _positive("smooth_l1_beta", self.smooth_l1_beta)
         _positive("gm_scale_floor", self.gm_scale_floor)
+        _positive("gm_noise_factor", self.gm_noise_factor)
         if self.gm_scale is not None:
             _positive("gm_scale", self.gm_scale)
         if not (_is_real(self.lr_gamma) and 0 < self.lr_gamma <= 1):

@@ -24,8 +24,8 @@ __all__ = ["geman_mcclure", "data_loss", "total_variation", "estimate_noise_scal
 
 def geman_mcclure(residual: torch.Tensor, scale: float) -> torch.Tensor:
     """Element-wise ``d**2 / (d**2 + c**2)`` of residuals ``d`` with scale ``c > 0`` (values in [0, 1))."""
-    u2 = (residual / scale) ** 2
-    return u2 / (u2 + 1)
+    u = residual / scale
+    return (u / torch.hypot(u, torch.ones_like(u))) ** 2  # = u^2 / (u^2 + 1) without overflow of u^2
 
 
 def data_loss(residual: torch.Tensor, *, kind: str = "gm", scale: float = 1.0, beta: float = 1.0) -> torch.Tensor:

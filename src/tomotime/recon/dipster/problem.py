@@ -87,9 +87,11 @@ def prepare_problem(series: TiltSeries, config: DipsterConfig, device: torch.dev
     train = np.setdiff1d(np.arange(n), holdout)
     norm = fit_normalisation(series.images, thickness=nz, offset=config.data_offset)
     images = (series.images - np.float32(norm.offset)) / np.float32(norm.scale)
-    noise = estimate_noise_scale(images)
+    noise = estimate_noise_scale(images[:: max(1, n // 32)])  # a robust estimate needs no more than 32 views
     data_range = float(images.max() - images.min())
-    scale = config.gm_scale if config.gm_scale is not None else max(noise, config.gm_scale_floor * data_range)
+    scale = config.gm_scale
+    if scale is None:
+        scale = max(config.gm_noise_factor * noise, config.gm_scale_floor * data_range)
     return TrainingProblem(
         images=torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).to(device),
         times=torch.as_tensor(series.times, dtype=torch.float64, device=device),

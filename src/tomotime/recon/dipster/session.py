@@ -25,6 +25,8 @@ from tomotime.recon.dipster.sampling import epoch_order
 __all__ = ["TrainingSession", "batch_loss"]
 
 _EVAL_CHUNK = 256
+#: Relative decrease of the holdout loss that counts as an improvement (for patience).
+MIN_IMPROVEMENT = 1e-4
 
 
 def batch_loss(model: SpaceTimeDIP, problem: TrainingProblem, pairs: torch.Tensor, *, kind: str, beta: float,
@@ -140,7 +142,7 @@ class TrainingSession:
         """Holdout loss, best-state and patience bookkeeping; appends and returns a metrics row."""
         holdout = self.holdout_loss()
         if math.isfinite(holdout):
-            if holdout < self.best["loss"]:
+            if holdout < self.best["loss"] * (1 - MIN_IMPROVEMENT):
                 self.best = {"loss": holdout, "step": self.step, "state": copy.deepcopy(self.model.state_dict())}
                 self.bad_evals = 0
             elif self.step > self.config.warmup_steps:

@@ -3,8 +3,10 @@
 Training sample = (projection ``i``, detector row ``k``): the slice generated
 at ``(t_i, y_k, theta_i)`` is projected at ``theta_i`` and compared with
 ``images[i, k, :]``. A run folder, when given, receives ``config.json`` at the
-start, ``checkpoint.pt`` every ``checkpoint_every`` steps and on Ctrl-C, and
-``metrics.csv``, ``model.pt`` and ``summary.json`` at the end.
+start (the configuration with every data-derived default resolved, itself a
+valid run file), ``checkpoint.pt`` every ``checkpoint_every`` steps and on
+Ctrl-C, and ``metrics.csv``, ``model.pt`` and ``summary.json`` (outcome, data
+description, normalisation, holdout, versions) at the end.
 """
 
 from __future__ import annotations
@@ -26,8 +28,14 @@ from tomotime.data import TiltSeries
 from tomotime.device import resolve_device
 from tomotime.errors import InputError, OutputExistsError, TomotimeError
 from tomotime.io.jsonfile import write_json
+from tomotime.models.generator import auto_seed_size
 from tomotime.recon.dipster.checkpoint import (
-    CHECKPOINT_NAME, InterruptFlag, data_fingerprint, read_checkpoint, write_checkpoint, write_metrics_csv,
+    CHECKPOINT_NAME,
+    InterruptFlag,
+    data_fingerprint,
+    read_checkpoint,
+    write_checkpoint,
+    write_metrics_csv,
 )
 from tomotime.recon.dipster.config import DipsterConfig
 from tomotime.recon.dipster.model import SpaceTimeDIP
@@ -91,14 +99,17 @@ class TrainResult:
 
 def _describe_run(series: TiltSeries, config: DipsterConfig, problem: TrainingProblem, *, total_steps: int,
                   lr_step: int, device: torch.device) -> dict[str, Any]:
+    """What a run is: the resolved configuration (``config.json``), derived values and the data."""
+    resolved = {**config.to_dict(), "steps": total_steps, "lr_step": lr_step, "gm_scale": problem.gm_scale,
+                "data_offset": problem.normalisation.offset, "thickness": problem.slice_shape[0],
+                "seed_size": config.seed_size or auto_seed_size(max(problem.slice_shape)), "device": str(device)}
     return {
         "method": "dipster",
-        "config": config.to_dict(),
-        "resolved": {
-            "total_steps": total_steps, "lr_step": lr_step, "gm_scale": problem.gm_scale,
+        "config": resolved,
+        "derived": {
             "noise_estimate": problem.noise_estimate, "normalisation": problem.normalisation.to_dict(),
             "holdout": problem.holdout.tolist(), "train_samples": int(problem.train_pairs.shape[0]),
-            "slice_shape": list(problem.slice_shape), "device": str(device),
+            "slice_shape": list(problem.slice_shape),
         },
         "data": {
             "shape": list(series.shape), "fingerprint": data_fingerprint(series),
@@ -106,7 +117,7 @@ def _describe_run(series: TiltSeries, config: DipsterConfig, problem: TrainingPr
             "angle_range": [float(series.angles.min()), float(series.angles.max())],
             "pixel_size": series.pixel_size,
         },
-        "tomotime_version": tomotime.__version__, "torch_version": torch.__version__,
+        "tomotime_version": tomotime.__version__, "torch_version": str(torch.__version__),
         "python": platform.python_version(),
     }
 
@@ -130,11 +141,12 @@ def _open_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> dict[str, 
     return None
 
 
-def _check_resumable(saved: dict[str, Any], run: dict[str, Any], path: Path) -> None:
+def _check_resumable(saved: dict[str, Any], run: dict[str, Any], path: Path, *, lr_step_free: bool) -> None:
     if saved["run"]["data"]["fingerprint"] != run["data"]["fingerprint"]:
         raise InputError(f"{path}: the checkpoint was trained on other data; resume with the same tilt series")
     old, new = saved["run"]["config"], run["config"]
-    changed = sorted(k for k in set(old) | set(new) if k not in RESUMABLE and old.get(k) != new.get(k))
+    free = (*RESUMABLE, *(("lr_step",) if lr_step_free else ()))  # the scheduler state keeps its own period
+    changed = sorted(k for k in set(old) | set(new) if k not in free and old.get(k) != new.get(k))
     if changed:
         detail = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed)
         raise InputError(f"{path}: cannot resume with changed options ({detail}); only "
@@ -189,11 +201,12 @@ def _finish(session: TrainingSession, run_dir: Path | None, run: dict[str, Any])
         save_model(run_dir / "model.pt", model, overwrite=True, extra={"best_step": result.best_step})
         write_json(run_dir / "summary.json", {
             "method": "dipster", "steps": result.steps, "total_steps": session.total_steps,
-            "best_step": result.best_step, "best_holdout_loss": result.best_holdout_loss,
+            "best_step": result.best_step,
+            "best_holdout_loss": result.best_holdout_loss if math.isfinite(result.best_holdout_loss) else None,
             "stopped_early": result.stopped_early, "nan_events": result.nan_events,
             "seconds": round(result.seconds, 3),
             "final_train_loss": session.history[-1]["train_loss"] if session.history else None,
-            "model": "model.pt",
+            "model": "model.pt", **{k: v for k, v in run.items() if k not in ("method", "config")},
         }, overwrite=True)
     return result
 
@@ -257,12 +270,12 @@ def train_dipster(
     session = TrainingSession(_build_model(series, config, problem, device), problem, config, total_steps=total,
                               lr_step=lr_step)
     if saved is not None:
-        _check_resumable(saved, run, run_path / CHECKPOINT_NAME)
+        _check_resumable(saved, run, run_path / CHECKPOINT_NAME, lr_step_free=config.lr_step is None)
         session.restore(saved["session"])
         log.info("resuming %s at step %d of %d", run_path, session.step, total)
     if run_path is not None:
         run_path.mkdir(parents=True, exist_ok=True)
-        write_json(run_path / "config.json", run, overwrite=True)
+        write_json(run_path / "config.json", run["config"], overwrite=True)
     _train_loop(session, run_path, run, progress=progress, callback=callback)
     return _finish(session, run_path, run)
 
@@ -308,8 +321,8 @@ def _train_loop(session: TrainingSession, run_dir: Path | None, run: dict[str, A
             state = good if busy else session.payload()
             write_checkpoint(run_dir / CHECKPOINT_NAME, {"run": run, "session": state})
             write_metrics_csv(run_dir / "metrics.csv", state["history"])
-            log.warning("interrupted at step %d; checkpoint written to %s (resume with resume=True)",
-                        session.step, run_dir / CHECKPOINT_NAME)
+            log.warning("interrupted; checkpoint of step %d written to %s (resume with resume=True)",
+                        state["step"], run_dir / CHECKPOINT_NAME)
         raise
     finally:
         bar.close()
