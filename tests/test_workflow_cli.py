@@ -200,14 +200,17 @@ def test_evaluate_refuses_a_missing_truth_and_an_existing_result(tmp_path, workf
 def demo(tmp_path_factory) -> tuple[Path, dict, list[str]]:
     out = tmp_path_factory.mktemp("demo") / "demo"
     lines: list[str] = []
-    summary = run_demo(out, size=16, steps=12, window=6, iterations=3, progress=False, echo=lines.append)
+    summary = run_demo(out, size=16, steps=12, window=6, iterations=3, dipster_steps=40, progress=False,
+                       echo=lines.append)
     return out, summary, lines
 
 
 def test_demo_writes_summary_metrics_and_figures(demo):
     out, summary, lines = demo
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["summary.json", "metrics.csv", "metrics.json", "orthoslices.png", "metrics.png"])
+        ["summary.json", "metrics.csv", "metrics.json", "orthoslices.png", "metrics.png", "dipster_model.pt"])
+    assert set(summary["methods"]) == {"SIRT (sliding window)", "DIP-STER"}
+    assert summary["dipster_model"]["model_bytes"] == (out / "dipster_model.pt").stat().st_size
     on_disk = json.loads((out / "summary.json").read_text())
     assert on_disk == json.loads(json.dumps(summary))
     assert (on_disk["size"], on_disk["steps"], on_disk["window"], on_disk["iterations"]) == (16, 12, 6, 3)
@@ -236,7 +239,8 @@ def test_demo_refuses_to_overwrite_its_results(demo):
     out, _, _ = demo
     before = (out / "summary.json").read_text()
     with pytest.raises(OutputExistsError, match="overwrite"):
-        run_demo(out, size=16, steps=12, window=6, iterations=3, progress=False, echo=lambda line: None)
+        run_demo(out, size=16, steps=12, window=6, iterations=3, dipster_steps=40, progress=False,
+                 echo=lambda line: None)
     assert (out / "summary.json").read_text() == before
 
 
@@ -255,9 +259,10 @@ def test_demo_refuses_bad_options_before_creating_its_folder(tmp_path, options, 
 
 def test_demo_command_runs_with_fewer_steps_than_the_default_window(tmp_path):
     out = tmp_path / "demo"
-    result = invoke("demo", "--size", 16, "--steps", 12, "--out", out)
+    result = invoke("demo", "--size", 16, "--steps", 12, "--dipster-steps", 30, "--out", out)
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert (summary["size"], summary["steps"], summary["window"]) == (16, 12, 12)
     assert "SSIM mean" in result.stdout
-    assert_input_error(invoke("demo", "--size", 16, "--steps", 12, "--out", out), "exists", "--overwrite")
+    assert_input_error(invoke("demo", "--size", 16, "--steps", 12, "--dipster-steps", 30, "--out", out),
+                       "exists", "--overwrite")

@@ -16,11 +16,14 @@ __all__ = ["demo"]
 @handle_errors
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("demo_output"),
-    size: Annotated[int, typer.Option("--size", help="Volume edge in voxels.")] = 48,
+    size: Annotated[int, typer.Option("--size", help="Volume edge in voxels.")] = 32,
     steps: Annotated[int, typer.Option("--steps", help="Time steps (= projections).")] = 100,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the simulation.")] = 0,
+    dipster_steps: Annotated[int, typer.Option("--dipster-steps", min=0,
+                                               help="DIP-STER training steps (0: SIRT only).")] = 6000,
     device: DeviceOption = "auto",
     overwrite: OverwriteOption = False,
 ) -> None:
-    """Simulate an alloying nanorod, reconstruct every time step and compare with the truth."""
-    run_demo(out, size=size, steps=steps, seed=seed, device=device, overwrite=overwrite, echo=typer.echo)
+    """Simulate an alloying nanorod, reconstruct every time step (sliding-window SIRT, DIP-STER), compare with truth."""
+    run_demo(out, size=size, steps=steps, seed=seed, dipster_steps=dipster_steps or None, device=device,
+             overwrite=overwrite, echo=typer.echo)

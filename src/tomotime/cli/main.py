@@ -17,6 +17,7 @@ from tomotime.cli.demo import demo
 from tomotime.cli.evaluate import evaluate
 from tomotime.cli.info import info
 from tomotime.cli.plan import plan
+from tomotime.cli.query import query
 from tomotime.cli.reconstruct import reconstruct
 from tomotime.cli.simulate import simulate
 
@@ -50,6 +51,11 @@ def main(
 app.command("info")(info)
 app.command("plan")(plan)
 app.command("reconstruct")(reconstruct)
+app.command("query")(query)
 app.command("simulate")(simulate)
 app.command("evaluate")(evaluate)
 app.command("demo")(demo)
+
+
+if __name__ == "__main__":
+    app()

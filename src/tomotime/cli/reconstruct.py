@@ -1,9 +1,11 @@
-"""``tomotime reconstruct``: one volume, or a volume series with a sliding window.
+"""``tomotime reconstruct``: one volume, a volume series with a sliding window, or DIP-STER.
 
 Every option is checked, and the input read, before any computation. Results
 are written into a hidden staging folder inside ``--out`` and moved into
 place only when complete, ``summary.json`` last; a failed or interrupted run
-leaves ``--out`` as it was.
+leaves ``--out`` as it was. ``--method dipster`` is run by
+:func:`tomotime.cli.dipster.run_dipster`, which keeps its training run folder
+(and checkpoint) in ``--out`` when interrupted.
 """
 
 from __future__ import annotations
@@ -32,6 +34,24 @@ from tomotime.cli.common import (
     staged_output,
     write_json,
 )
+from tomotime.cli.dipster import (
+    BaseChannelsOption,
+    BatchSizeOption,
+    DipsterOptions,
+    EpochsOption,
+    HiddenOption,
+    HoldoutOption,
+    LossOption,
+    LrOption,
+    ManifoldOption,
+    PatienceOption,
+    QueryAngleOption,
+    ResumeOption,
+    RunFileOption,
+    SeedOption,
+    StepsOption,
+    run_dipster,
+)
 from tomotime.data import TiltSeries
 from tomotime.device import resolve_device
 from tomotime.errors import InputError
@@ -47,6 +67,7 @@ SUMMARY = "summary.json"
 SERIES_FILE = "volumes.h5"
 MRC_FOLDER = "mrc"
 _WRITERS = {"mrc": write_volume_mrc, "tiff": write_volume_tiff}
+ALL_METHODS = (*METHODS, "dipster")
 
 
 def output_names(*, window: int | None, fmt: str, per_time_mrc: bool) -> list[str]:
@@ -89,6 +110,15 @@ def _check_option_combinations(*, method: str, window: int | None, times: str | 
         log.warning("--iterations is ignored by FBP")
 
 
+def _check_dipster_combinations(*, window: int | None, iterations: int | None, filter: str, min_value: float | None,
+                                fmt: str, per_time_mrc: bool) -> None:
+    given = {"--window": window is not None, "--iterations": iterations is not None, "--filter": filter != "ram-lak",
+             "--min": min_value is not None, "--format": fmt != "mrc", "--per-time-mrc": per_time_mrc}
+    for flag, used in given.items():
+        if used:
+            raise InputError(f"{flag} applies to FBP, SIRT and EM, not to --method dipster")
+
+
 def _check_against_series(series: TiltSeries, *, method: str, window: int | None, thickness: int | None) -> None:
     n = len(series)
     source = series.metadata.get("source", "the input")
@@ -106,7 +136,7 @@ def reconstruct(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="Tilt series (MRC, TIFF, NPY, HDF5, EMD, DM3/DM4, SER).")],
     out: OutDirOption,
-    method: Annotated[Literal[METHODS], typer.Option("--method", "-m", help="Reconstruction method.")] = "sirt",
+    method: Annotated[Literal[ALL_METHODS], typer.Option("--method", "-m", help="Reconstruction method.")] = "sirt",
     iterations: Annotated[Optional[int], typer.Option("--iterations", "-k", min=1,
                                                       help="Iterations (default: SIRT 100, EM 50).")] = None,
     filter: Annotated[Literal[FILTERS], typer.Option("--filter", help="FBP filter window.")] = "ram-lak",
@@ -116,7 +146,7 @@ def reconstruct(
     min_value: Annotated[Optional[float], typer.Option("--min", help="SIRT lower bound, e.g. 0.")] = None,
     window: Annotated[Optional[int], typer.Option("--window", "-w", min=1,
                                                   help="Sliding-window reconstruction: views per volume.")] = None,
-    times: Annotated[Optional[str], typer.Option("--times", help="With --window: times in seconds, "
+    times: Annotated[Optional[str], typer.Option("--times", help="With --window or dipster: times in seconds, "
                                                                  "'0,5,10' or 'start:stop:step' "
                                                                  "(default: every acquisition).")] = None,
     angles: AnglesOption = None,
@@ -126,14 +156,40 @@ def reconstruct(
                                                                      f"time point into {MRC_FOLDER}/.")] = False,
     overwrite: OverwriteOption = False,
     device: DeviceOption = "auto",
+    run_file: RunFileOption = None,
+    steps: StepsOption = None,
+    epochs: EpochsOption = None,
+    lr: LrOption = None,
+    batch_size: BatchSizeOption = None,
+    manifold: ManifoldOption = None,
+    loss: LossOption = None,
+    hidden: HiddenOption = None,
+    base_channels: BaseChannelsOption = None,
+    holdout: HoldoutOption = None,
+    patience: PatienceOption = None,
+    seed: SeedOption = None,
+    query_angle: QueryAngleOption = None,
+    resume: ResumeOption = False,
 ) -> None:
-    """Reconstruct a tilt series with FBP, SIRT or EM; with --window, a volume at each time.
+    """Reconstruct a tilt series with FBP, SIRT or EM; with --window, a volume at each time; or with DIP-STER.
 
     Writes OUT/volume.mrc (or .tiff); with --window, OUT/volumes.h5 (T, Z, Y, X).
+    With --method dipster: OUT/volumes.h5, OUT/model.pt and the training run folder OUT/run.
     Always writes OUT/summary.json with the resolved options.
     """
     started, clock = datetime.now(timezone.utc), time.perf_counter()
     command = command_line(ctx)
+    dipster = DipsterOptions(run_file=run_file, steps=steps, epochs=epochs, lr=lr, batch_size=batch_size,
+                             manifold=manifold, loss=loss, hidden=hidden, base_channels=base_channels,
+                             holdout=holdout, patience=patience, seed=seed, query_angle=query_angle, resume=resume)
+    if method == "dipster":
+        _check_dipster_combinations(window=window, iterations=iterations, filter=filter, min_value=min_value,
+                                    fmt=fmt, per_time_mrc=per_time_mrc)
+        run_dipster(command=command, file=file, out=out, options=dipster, times=times, thickness=thickness,
+                    angles=angles, allow_wide_angles=allow_wide_angles, overwrite=overwrite, device=device)
+        return
+    if dipster.given():
+        raise InputError(f"{dipster.given()[0]} applies to --method dipster only, not to {method!r}")
     _check_option_combinations(method=method, window=window, times=times, fmt=fmt, per_time_mrc=per_time_mrc,
                                min_value=min_value, iterations=iterations)
     iterations = check_method_options(method, iterations=iterations, filter=filter)

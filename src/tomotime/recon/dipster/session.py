@@ -2,7 +2,8 @@
 
 Everything that changes during training lives here and round-trips through
 :meth:`TrainingSession.payload` / :meth:`TrainingSession.restore`, which is
-what checkpoints, resumes and NaN rollbacks use.
+what checkpoints, resumes and NaN rollbacks use. Under ``torchrun`` each rank
+trains on its share of every batch, see :mod:`.distributed`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 from tomotime.physics import project_slices
 from tomotime.recon.dipster.checkpoint import get_rng_state, set_rng_state
 from tomotime.recon.dipster.config import DipsterConfig
+from tomotime.recon.dipster.distributed import LOCAL, DistributedContext
 from tomotime.recon.dipster.losses import data_loss, total_variation
 from tomotime.recon.dipster.model import SpaceTimeDIP
 from tomotime.recon.dipster.problem import TrainingProblem
@@ -29,16 +31,18 @@ _EVAL_CHUNK = 256
 MIN_IMPROVEMENT = 1e-4
 
 
-def batch_loss(model: SpaceTimeDIP, problem: TrainingProblem, pairs: torch.Tensor, *, kind: str, beta: float,
-               tv_weight: float) -> torch.Tensor:
+def batch_loss(model: SpaceTimeDIP | torch.nn.Module, problem: TrainingProblem, pairs: torch.Tensor, *,
+               kind: str, beta: float, tv_weight: float) -> torch.Tensor:
     """Data loss plus TV for a batch of ``(projection, row)`` samples ``(B, 2)``.
 
     Each of the ``B`` generated slices is projected at its own angle: one call
     of :func:`~tomotime.physics.project_slices` with ``B`` slices, cost linear in ``B``.
+    ``model`` may be wrapped in :class:`~torch.nn.parallel.DistributedDataParallel`
+    (called, not ``.slices``, so that its gradient hooks run).
     """
     proj, rows = pairs[:, 0].to(problem.images.device), pairs[:, 1].to(problem.images.device)
     theta = problem.angles[proj]
-    slices = model.slices(problem.times[proj], rows.to(torch.float64), theta)
+    slices = model(problem.times[proj], rows.to(torch.float64), theta)
     residual = project_slices(slices, theta) - problem.images[proj, rows]
     loss = data_loss(residual, kind=kind, scale=problem.gm_scale, beta=beta)
     if tv_weight > 0:
@@ -59,11 +63,14 @@ class TrainingSession:
         Validated options.
     total_steps, lr_step : int
         Resolved training length and StepLR period.
+    dist : DistributedContext, optional
+        This process's place in a data-parallel run (default: a single process).
     """
 
     def __init__(self, model: SpaceTimeDIP, problem: TrainingProblem, config: DipsterConfig, *,
-                 total_steps: int, lr_step: int) -> None:
-        self.model, self.problem, self.config = model, problem, config
+                 total_steps: int, lr_step: int, dist: DistributedContext = LOCAL) -> None:
+        self.model, self.problem, self.config, self.dist = model, problem, config, dist
+        self.net = dist.wrap(model)  # what training calls; ``model`` is what is saved and evaluated
         self.total_steps = int(total_steps)
         self.device = problem.images.device
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
@@ -95,7 +102,7 @@ class TrainingSession:
         return self.elapsed + time.perf_counter() - self._clock
 
     def next_pairs(self) -> torch.Tensor:
-        """The samples of the current step, a pure function of ``(seed, step)``."""
+        """The samples of the current step (all ranks together), a pure function of ``(seed, step)``."""
         epoch, offset = divmod(self.step, self.steps_per_epoch)
         if self._order[0] != epoch:
             self._order = (epoch, epoch_order(self.problem.train_pairs.shape[0], epoch, seed=self.config.seed))
@@ -105,11 +112,18 @@ class TrainingSession:
         """One optimiser step; returns the loss (non-finite: nothing was updated)."""
         cfg = self.config
         kind = "l2" if self.step < cfg.warmup_steps else cfg.loss
-        self.model.train()
+        self.net.train()
         self.optimizer.zero_grad(set_to_none=True)
-        loss = batch_loss(self.model, self.problem, self.next_pairs(), kind=kind, beta=cfg.smooth_l1_beta,
+        pairs = self.next_pairs()
+        share = self.dist.share(pairs)
+        loss = batch_loss(self.net, self.problem, share, kind=kind, beta=cfg.smooth_l1_beta,
                           tv_weight=cfg.tv_weight)
-        value = float(loss.detach())
+        if self.dist.active:
+            # DDP averages over ranks; weighting by share size makes that the mean over the whole batch.
+            loss = loss * (share.shape[0] * self.dist.world_size / pairs.shape[0])
+            value = self.dist.all_reduce_mean(float(loss.detach()))
+        else:
+            value = float(loss.detach())
         if not math.isfinite(value):
             return value
         loss.backward()
@@ -125,17 +139,24 @@ class TrainingSession:
 
     @torch.no_grad()
     def holdout_loss(self) -> float:
-        """Mean data loss (the configured loss, no TV) over every row of the held-out projections."""
+        """Mean data loss (the configured loss, no TV) over every row of the held-out projections.
+
+        With several ranks each evaluates its share; the value is rank 0's sum
+        of all shares, identical on every rank.
+        """
         pairs = self.problem.holdout_pairs
         if pairs.shape[0] == 0:
             return math.nan
         self.model.eval()
+        share = self.dist.share(pairs)
         total = 0.0
-        for start in range(0, pairs.shape[0], _EVAL_CHUNK):
-            chunk = pairs[start:start + _EVAL_CHUNK]
+        for start in range(0, share.shape[0], _EVAL_CHUNK):
+            chunk = share[start:start + _EVAL_CHUNK]
             loss = batch_loss(self.model, self.problem, chunk, kind=self.config.loss,
                               beta=self.config.smooth_l1_beta, tv_weight=0.0)
             total += float(loss) * chunk.shape[0]
+        if self.dist.active:
+            total = self.dist.broadcast_value(self.dist.all_reduce_sum(total))
         return total / pairs.shape[0]
 
     def evaluate(self) -> dict[str, float]:
@@ -148,7 +169,7 @@ class TrainingSession:
             elif self.step > self.config.warmup_steps:
                 self.bad_evals += 1
             patience = self.config.patience
-            self.stopped_early = patience is not None and self.bad_evals >= patience
+            self.stopped_early = self.dist.broadcast_flag(patience is not None and self.bad_evals >= patience)
         row = {"step": self.step, "train_loss": self.loss_sum / max(self.loss_count, 1), "holdout_loss": holdout,
                "lr": self.lr, "seconds": self.seconds}
         self.history.append(row)

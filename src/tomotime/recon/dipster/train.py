@@ -6,7 +6,9 @@ at ``(t_i, y_k, theta_i)`` is projected at ``theta_i`` and compared with
 start (the configuration with every data-derived default resolved, itself a
 valid run file), ``checkpoint.pt`` every ``checkpoint_every`` steps and on
 Ctrl-C, and ``metrics.csv``, ``model.pt`` and ``summary.json`` (outcome, data
-description, normalisation, holdout, versions) at the end.
+description, normalisation, holdout, versions) at the end. Under ``torchrun``
+the processes train one model data-parallel and rank 0 alone writes the run
+folder, see :mod:`.distributed`.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from tomotime.recon.dipster.checkpoint import (
     write_metrics_csv,
 )
 from tomotime.recon.dipster.config import DipsterConfig
+from tomotime.recon.dipster.distributed import DistributedContext, init_distributed
 from tomotime.recon.dipster.model import SpaceTimeDIP
 from tomotime.recon.dipster.problem import TrainingProblem, prepare_problem
 from tomotime.recon.dipster.session import TrainingSession
@@ -185,7 +188,8 @@ def _build_model(series: TiltSeries, config: DipsterConfig, problem: TrainingPro
 
 
 def _finish(session: TrainingSession, run_dir: Path | None, run: dict[str, Any]) -> TrainResult:
-    if run_dir is not None:
+    write = run_dir is not None and session.dist.is_main
+    if write:
         write_checkpoint(run_dir / CHECKPOINT_NAME, {"run": run, "session": session.payload()})
     session.finish()
     model = session.model.eval()
@@ -196,7 +200,7 @@ def _finish(session: TrainingSession, run_dir: Path | None, run: dict[str, Any])
         best_holdout_loss=session.best["loss"] if use_best else math.nan, holdout=session.problem.holdout,
         nan_events=list(session.nan_events), gm_scale=session.problem.gm_scale,
     )
-    if run_dir is not None:
+    if write:
         write_metrics_csv(run_dir / "metrics.csv", session.history)
         save_model(run_dir / "model.pt", model, overwrite=True, extra={"best_step": result.best_step})
         write_json(run_dir / "summary.json", {
@@ -208,7 +212,22 @@ def _finish(session: TrainingSession, run_dir: Path | None, run: dict[str, Any])
             "final_train_loss": session.history[-1]["train_loss"] if session.history else None,
             "model": "model.pt", **{k: v for k, v in run.items() if k not in ("method", "config")},
         }, overwrite=True)
+    session.dist.barrier()  # every rank returns once the run folder is complete
     return result
+
+
+def _open_shared_run_dir(run_dir: Path | None, ctx: DistributedContext, *, resume: bool,
+                         overwrite: bool) -> dict[str, Any] | None:
+    """:func:`_open_run_dir` on rank 0; the checkpoint to resume from reaches every rank."""
+    if run_dir is None:
+        return None
+    if not ctx.active:
+        return _open_run_dir(run_dir, resume=resume, overwrite=overwrite)
+    saved = None
+    with ctx.together(f"opening the run folder {run_dir}"):
+        if ctx.is_main:
+            saved = _open_run_dir(run_dir, resume=resume, overwrite=overwrite)
+    return ctx.broadcast_object(saved)
 
 
 def train_dipster(
@@ -241,8 +260,8 @@ def train_dipster(
     progress : bool, optional
         Show a progress bar (default: when stderr is a terminal).
     callback : callable, optional
-        ``callback(step, info)`` after every step; ``info`` has ``loss``,
-        ``lr`` and ``holdout_loss`` (None between evaluations).
+        ``callback(step, info)`` after every step (on every rank); ``info`` has
+        ``loss``, ``lr`` and ``holdout_loss`` (None between evaluations).
 
     Returns
     -------
@@ -258,22 +277,35 @@ def train_dipster(
         If the loss became non-finite ``MAX_NAN_EVENTS`` times.
     KeyboardInterrupt
         Re-raised after a checkpoint was written (with ``run_dir``).
+
+    Notes
+    -----
+    Under ``torchrun`` (``WORLD_SIZE > 1``) every process calls this function
+    with the same arguments; they share each batch of ``batch_size`` rows (the
+    global batch, so the run follows the single-process optimisation path),
+    agree on rollbacks and early stopping, and rank 0 alone writes
+    ``run_dir``. Every rank returns the same trained model. See
+    :mod:`tomotime.recon.dipster.distributed`.
     """
     config = (config if config is not None else DipsterConfig()).validate()
     device = resolve_device(config.device)
+    ctx = init_distributed(device)
+    device = ctx.place(device)
     problem = prepare_problem(series, config, device)
+    ctx.check_batch(min(config.batch_size, problem.train_pairs.shape[0]))
     total = problem.total_steps(config)
     lr_step = config.lr_step or max(1, total // 3)
     run = _describe_run(series, config, problem, total_steps=total, lr_step=lr_step, device=device)
+    run["derived"]["processes"] = ctx.world_size
     run_path = None if run_dir is None else Path(run_dir)
-    saved = None if run_path is None else _open_run_dir(run_path, resume=resume, overwrite=overwrite)
+    saved = _open_shared_run_dir(run_path, ctx, resume=resume, overwrite=overwrite)
     session = TrainingSession(_build_model(series, config, problem, device), problem, config, total_steps=total,
-                              lr_step=lr_step)
+                              lr_step=lr_step, dist=ctx)
     if saved is not None:
         _check_resumable(saved, run, run_path / CHECKPOINT_NAME, lr_step_free=config.lr_step is None)
         session.restore(saved["session"])
         log.info("resuming %s at step %d of %d", run_path, session.step, total)
-    if run_path is not None:
+    if run_path is not None and ctx.is_main:
         run_path.mkdir(parents=True, exist_ok=True)
         write_json(run_path / "config.json", run["config"], overwrite=True)
     _train_loop(session, run_path, run, progress=progress, callback=callback)
@@ -283,6 +315,8 @@ def train_dipster(
 def _train_loop(session: TrainingSession, run_dir: Path | None, run: dict[str, Any], *, progress: bool | None,
                 callback: Callable[[int, dict[str, Any]], None] | None) -> None:
     cfg = session.config
+    if not session.dist.is_main:
+        run_dir, progress = None, False
     good = session.payload()
     busy = False
     holdout = math.nan
@@ -313,7 +347,7 @@ def _train_loop(session: TrainingSession, run_dir: Path | None, run: dict[str, A
                 if callback is not None:
                     callback(session.step, {"loss": loss, "lr": session.lr,
                                             "holdout_loss": None if row is None else row["holdout_loss"]})
-                if flag.requested:
+                if session.dist.any(flag.requested):
                     raise KeyboardInterrupt
     except KeyboardInterrupt:
         if run_dir is not None:

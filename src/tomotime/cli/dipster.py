@@ -1,0 +1,381 @@
+"""``tomotime reconstruct --method dipster``: train DIP-STER, keep the model, write the volume series.
+
+Output folder ``OUT``:
+
+* ``volumes.h5`` -- the volume series ``(T, Z, Y, X)``, streamed one time point at a time;
+* ``model.pt`` -- the trained network (``tomotime query`` regenerates any time from it);
+* ``summary.json`` -- command, input, resolved configuration, device, timings, model size;
+* ``run/`` -- the training run folder: ``config.json`` (resolved, a valid run file),
+  ``metrics.csv``, ``checkpoint.pt``, ``summary.json`` and ``model.pt`` of the run.
+
+The three results are staged and published together (``summary.json`` last), so
+a folder with a summary holds a complete result. The run folder lives outside
+the staging area on purpose: on Ctrl-C the training writes a checkpoint there,
+the command exits with code 130, and ``--resume`` continues from it. ``run/`` is
+a sub-folder rather than ``OUT`` itself because the run has its own
+``summary.json`` and ``model.pt``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+import time
+import warnings
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any, Literal, Optional
+
+import numpy as np
+import typer
+
+from tomotime import __version__
+from tomotime.cli.common import check_outputs, parse_times, read_input, staged_output, write_json
+from tomotime.data import TiltSeries
+from tomotime.device import resolve_device
+from tomotime.errors import InputError, OutputExistsError
+from tomotime.recon.dipster import (
+    LOSSES,
+    MANIFOLDS,
+    DipsterConfig,
+    ExtrapolationWarning,
+    save_model,
+    train_dipster,
+    volume_series,
+)
+from tomotime.recon.dipster.checkpoint import CHECKPOINT_NAME
+from tomotime.recon.dipster.distributed import is_main_process
+from tomotime.recon.dipster.runfile import resolve_config
+from tomotime.recon.dipster.sampling import holdout_indices
+from tomotime.recon.dipster.train import RUN_FILES
+
+__all__ = [
+    "DipsterOptions",
+    "run_dipster",
+    "dipster_config",
+    "parse_angle",
+    "parse_hidden",
+    "storage_report",
+    "format_storage",
+    "extrapolation_warnings_as_lines",
+    "RUN_FOLDER",
+    "OUTPUTS",
+    "EXIT_INTERRUPTED",
+]
+
+log = logging.getLogger(__name__)
+
+RUN_FOLDER = "run"
+SERIES_FILE = "volumes.h5"
+MODEL_FILE = "model.pt"
+SUMMARY = "summary.json"
+OUTPUTS = (SERIES_FILE, MODEL_FILE, SUMMARY)
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
+
+_PANEL = "DIP-STER (--method dipster)"
+
+RunFileOption = Annotated[Optional[Path], typer.Option(
+    "--config", help="Run file (.yaml/.yml, .toml or .json) of DIP-STER options; command-line options override it. "
+                     "With --resume and no --config: OUT/run/config.json.", rich_help_panel=_PANEL)]
+StepsOption = Annotated[Optional[int], typer.Option("--steps", min=1, help="Training steps (overrides --epochs).",
+                                                   rich_help_panel=_PANEL)]
+EpochsOption = Annotated[Optional[float], typer.Option("--epochs", help="Training length in passes over all rows.",
+                                                       rich_help_panel=_PANEL)]
+LrOption = Annotated[Optional[float], typer.Option("--lr", help="Adam learning rate.", rich_help_panel=_PANEL)]
+BatchSizeOption = Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Detector rows per step.",
+                                                        rich_help_panel=_PANEL)]
+ManifoldOption = Annotated[Optional[Literal[MANIFOLDS]], typer.Option(
+    "--manifold", help="Coordinates fed to the mapping network.", rich_help_panel=_PANEL)]
+LossOption = Annotated[Optional[Literal[LOSSES]], typer.Option("--loss", help="Data loss.", rich_help_panel=_PANEL)]
+HiddenOption = Annotated[Optional[str], typer.Option("--hidden", help="Mapping-network widths, e.g. 256,256.",
+                                                     rich_help_panel=_PANEL)]
+BaseChannelsOption = Annotated[Optional[int], typer.Option("--base-channels", min=1,
+                                                           help="Generator channels at the seed.",
+                                                           rich_help_panel=_PANEL)]
+HoldoutOption = Annotated[Optional[float], typer.Option(
+    "--holdout", help="Fraction of projections held out for early stopping, in [0, 0.5).", rich_help_panel=_PANEL)]
+PatienceOption = Annotated[Optional[int], typer.Option("--patience", min=1, help="Holdout evaluations without "
+                                                       "improvement before stopping.", rich_help_panel=_PANEL)]
+SeedOption = Annotated[Optional[int], typer.Option("--seed", min=0, help="Seed of initialisation, holdout and "
+                                                   "sampling.", rich_help_panel=_PANEL)]
+QueryAngleOption = Annotated[Optional[str], typer.Option(
+    "--query-angle", help="Tilt angle (deg) at which volumes are generated, or 'own' for the acquisition angle "
+                          "at each time (default 0).", rich_help_panel=_PANEL)]
+ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue the training in OUT/run from its "
+                                                             "checkpoint.", rich_help_panel=_PANEL)]
+
+
+@dataclasses.dataclass(frozen=True)
+class DipsterOptions:
+    """The DIP-STER options of ``tomotime reconstruct`` as given (None: not given)."""
+
+    run_file: Path | None = None
+    steps: int | None = None
+    epochs: float | None = None
+    lr: float | None = None
+    batch_size: int | None = None
+    manifold: str | None = None
+    loss: str | None = None
+    hidden: str | None = None
+    base_channels: int | None = None
+    holdout: float | None = None
+    patience: int | None = None
+    seed: int | None = None
+    query_angle: str | None = None
+    resume: bool = False
+
+    def given(self) -> list[str]:
+        """Command-line flags of the options that were given."""
+        return [_flag(f.name) for f in dataclasses.fields(self) if getattr(self, f.name) not in (None, False)]
+
+    def overrides(self) -> dict[str, Any]:
+        """The given options as :class:`DipsterConfig` values, checked."""
+        for name, value, ok, expected in (
+            ("lr", self.lr, lambda v: v > 0, "a positive learning rate"),
+            ("epochs", self.epochs, lambda v: v > 0, "a positive number of passes"),
+            ("holdout", self.holdout, lambda v: 0 <= v < 0.5, "a fraction in [0, 0.5)"),
+        ):
+            if value is not None and not (math.isfinite(value) and ok(value)):
+                raise InputError(f"{_flag(name)}={value}: expected {expected}")
+        angle = parse_angle(self.query_angle, name="--query-angle")
+        return {
+            "steps": self.steps, "epochs": self.epochs, "lr": self.lr, "batch_size": self.batch_size,
+            "manifold": self.manifold, "loss": self.loss, "base_channels": self.base_channels,
+            "hidden": None if self.hidden is None else parse_hidden(self.hidden),
+            "holdout_fraction": self.holdout, "patience": self.patience, "seed": self.seed,
+            "query_angle": angle if isinstance(angle, float) else None,
+        }
+
+
+def _flag(name: str) -> str:
+    return "--config" if name == "run_file" else "--" + name.replace("_", "-")
+
+
+def parse_hidden(text: str) -> tuple[int, ...]:
+    """Parse ``--hidden`` widths such as ``"256,256"``."""
+    try:
+        widths = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        widths = ()
+    if not widths or min(widths) < 1:
+        raise InputError(f"--hidden={text!r}: expected positive layer widths such as 256,256")
+    return widths
+
+
+def parse_angle(text: str | None, *, name: str) -> float | str | None:
+    """Parse a query angle: degrees within [-90, 90], ``"own"``, or None (not given)."""
+    if text is None:
+        return None
+    if text.strip().lower() == "own":
+        return "own"
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and abs(value) <= 90):
+        raise InputError(f"{name}={text!r}: expected an angle in degrees within [-90, 90], or 'own'")
+    return value
+
+
+def dipster_config(options: DipsterOptions, *, run_dir: Path, thickness: int | None = None,
+                   device: str = "auto") -> DipsterConfig:
+    """The validated configuration: defaults, then the run file, then the command-line options.
+
+    With ``--resume`` and no ``--config`` the run file is ``run_dir/config.json``
+    (the configuration of the run being continued); its resolved device is
+    replaced by ``device``. ``--epochs`` without ``--steps`` clears the run
+    file's ``steps``. ``device="auto"`` does not override a run file's device.
+    """
+    run_file = options.run_file
+    overrides = {**options.overrides(), "thickness": thickness, "device": None if device == "auto" else device}
+    if run_file is None and options.resume and (run_dir / "config.json").is_file():
+        run_file = run_dir / "config.json"
+        overrides["device"] = device
+    config = resolve_config(run_file, overrides)
+    if options.epochs is not None and options.steps is None and config.steps is not None:
+        config = dataclasses.replace(config, steps=None).validate()
+    return config
+
+
+def storage_report(model_bytes: int, shape: tuple[int, ...]) -> dict[str, Any]:
+    """Model size against the raw float32 size of the volume series ``(T, Z, Y, X)`` it stands for."""
+    raw = 4 * math.prod(int(s) for s in shape)
+    return {"model_bytes": int(model_bytes), "series_shape": [int(s) for s in shape], "raw_float32_bytes": raw,
+            "compression_ratio": raw / model_bytes if model_bytes else None}
+
+
+def format_storage(report: dict[str, Any]) -> str:
+    """One line: ``model 1.2 MB for a series (T, Z, Y, X) of 4.7 MB as float32 (3.9x smaller)``."""
+    ratio = report["compression_ratio"]
+    relation = f"{ratio:.3g}x smaller" if ratio >= 1 else f"{1 / ratio:.3g}x larger"
+    return (f"model {_bytes(report['model_bytes'])} for a series {tuple(report['series_shape'])} of "
+            f"{_bytes(report['raw_float32_bytes'])} as float32 ({relation})")
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.3g} {unit}" if unit != "B" else f"{n} B"
+        n /= 1000
+    return f"{n:.3g} TB"  # pragma: no cover
+
+
+@contextlib.contextmanager
+def extrapolation_warnings_as_lines() -> Iterator[None]:
+    """Show each :class:`ExtrapolationWarning` at once as ``warning: ...`` on stderr; others as usual."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", ExtrapolationWarning)
+        show = warnings.showwarning
+
+        def show_line(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, ExtrapolationWarning):
+                typer.echo(f"warning: {message}", err=True)
+            else:
+                show(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show_line
+        yield
+
+
+def _check_outputs(out: Path, run_dir: Path, *, overwrite: bool, resume: bool) -> None:
+    check_outputs(out, OUTPUTS, overwrite=True)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise OutputExistsError(f"{run_dir}: exists and is not a folder; expected the DIP-STER run folder")
+    if overwrite or resume:
+        return
+    run = [run_dir / name for name in RUN_FILES if (run_dir / name).exists()]
+    if run:
+        raise OutputExistsError(f"{run[0]}: exists already; pass --resume to continue the run in {run_dir}, "
+                                "or --overwrite to start again")
+    existing = [out / name for name in OUTPUTS if (out / name).exists()]
+    if existing:
+        raise OutputExistsError(f"{existing[0]}: exists already; pass --overwrite to replace it")
+
+
+def _check_times(times: np.ndarray | None, series: TiltSeries) -> None:
+    if times is None:
+        return
+    first, last = float(series.times[0]), float(series.times[-1])
+    tolerance = 1e-9 * max(1.0, last - first)
+    outside = times[(times < first - tolerance) | (times > last + tolerance)]
+    if outside.size:
+        typer.echo(f"warning: --times: {', '.join(f'{t:g}' for t in outside[:3])}{' ...' if outside.size > 3 else ''}"
+                   f" s outside the acquisition ({first:g} .. {last:g} s); DIP-STER extrapolates poorly there",
+                   err=True)
+
+
+def _input_summary(file: Path, series: TiltSeries) -> dict[str, Any]:
+    return {"file": str(Path(file).resolve()), "shape": list(series.shape), "pixel_size_nm": series.pixel_size,
+            **{k: series.metadata.get(k) for k in ("format", "angles_from", "times_from")}}
+
+
+def run_dipster(
+    *,
+    command: str,
+    file: Path,
+    out: Path,
+    options: DipsterOptions,
+    times: str | None = None,
+    thickness: int | None = None,
+    angles: Path | None = None,
+    allow_wide_angles: bool = False,
+    overwrite: bool = False,
+    device: str = "auto",
+) -> dict[str, Any] | None:
+    """Train DIP-STER on the tilt series ``file`` and write ``OUT`` (see the module description).
+
+    Every option, the run file and the outputs are checked, and the input
+    read, before training starts. Under ``torchrun`` every process trains and
+    generates its share, and rank 0 alone writes and reports.
+
+    Returns
+    -------
+    dict or None
+        The summary written to ``OUT/summary.json`` (None on ranks other than 0).
+
+    Raises
+    ------
+    InputError, FormatError, OutputExistsError
+        For bad options, run files, inputs, or existing outputs (before training).
+    typer.Exit
+        With code 130 after Ctrl-C, once the checkpoint is saved.
+    """
+    started, clock = datetime.now(timezone.utc), time.perf_counter()
+    out = Path(out)
+    run_dir = out / RUN_FOLDER
+    main = is_main_process()
+    _check_outputs(out, run_dir, overwrite=overwrite, resume=options.resume)
+    angle = parse_angle(options.query_angle, name="--query-angle")
+    config = dipster_config(options, run_dir=run_dir, thickness=thickness, device=device)
+    query_angle = "own" if angle == "own" else float(config.query_angle)  # what the volumes are made at
+    query_times = None if times is None else parse_times(times)
+    resolve_device(config.device)
+    series = read_input(file, angles=angles, allow_wide_angles=allow_wide_angles)
+    try:
+        holdout_indices(len(series), config.holdout_fraction, seed=config.seed)
+    except InputError as exc:
+        raise InputError(f"{file}: {exc} (--holdout 0)") from None
+    if main:
+        _check_times(query_times, series)
+        if options.resume and not (run_dir / CHECKPOINT_NAME).is_file():
+            typer.echo(f"note: no checkpoint in {run_dir}; starting a new run", err=True)
+    log.info("training DIP-STER with %s", config)
+    staging = staged_output(out, OUTPUTS, overwrite=overwrite or options.resume) if main else \
+        contextlib.nullcontext(None)
+    try:
+        with staging as stage:
+            began = time.perf_counter()
+            result = train_dipster(series, config, run_dir=run_dir, resume=options.resume, overwrite=overwrite)
+            train_seconds = time.perf_counter() - began
+            began = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ExtrapolationWarning)  # reported above, before training
+                volumes = volume_series(result.model, query_times, angle=angle,
+                                        out=None if stage is None else stage / SERIES_FILE)
+            shape, out_times = volumes.shape, np.asarray(volumes.times, dtype=np.float64)
+            volumes.data.file.close()
+            if stage is None:
+                return None
+            save_model(stage / MODEL_FILE, result.model, extra={
+                "best_step": result.best_step, "steps": result.steps, "source": str(Path(file).resolve()),
+                "query_angle": query_angle})
+            storage = storage_report((stage / MODEL_FILE).stat().st_size, shape)
+            summary = {
+                "command": command,
+                "tomotime_version": __version__,
+                "input": _input_summary(file, series),
+                "method": "dipster",
+                "config": json.loads((run_dir / "config.json").read_text()),
+                "options": {"run_file": None if options.run_file is None else str(options.run_file),
+                            "resume": options.resume, "query_angle": query_angle,
+                            "angles": None if angles is None else str(angles),
+                            "allow_wide_angles": allow_wide_angles, "device_requested": device},
+                "times": [float(t) for t in out_times],
+                "output_shape": list(shape),
+                "device": str(result.model.device),
+                "training": {"steps": result.steps, "best_step": result.best_step,
+                             "stopped_early": result.stopped_early, "best_holdout_loss": result.best_holdout_loss,
+                             "nan_events": result.nan_events, "seconds": round(train_seconds, 3),
+                             "seconds_all_segments": round(result.seconds, 3)},
+                "export_seconds": round(time.perf_counter() - began, 3),
+                "storage": storage,
+                "run_dir": RUN_FOLDER,
+                "started": started.isoformat(timespec="seconds"),
+                "wall_seconds": round(time.perf_counter() - clock, 3),
+                "outputs": list(OUTPUTS),
+            }
+            write_json(stage / SUMMARY, summary)
+    except KeyboardInterrupt:
+        if main and (run_dir / CHECKPOINT_NAME).is_file():
+            typer.echo(f"interrupted: checkpoint saved in {run_dir}; rerun with --resume", err=True)
+        elif main:
+            typer.echo("interrupted before training started; nothing was saved", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    typer.echo(f"wrote {', '.join(str(out / n) for n in OUTPUTS)} (shape {tuple(shape)}; {result.steps} steps, "
+               f"best {result.best_step}) and the run folder {run_dir} in {summary['wall_seconds']:.1f} s")
+    typer.echo(format_storage(storage))
+    return summary

@@ -1,0 +1,91 @@
+"""``tomotime query``: volumes at any time from a trained DIP-STER model.
+
+A model written by ``tomotime reconstruct --method dipster`` (``OUT/model.pt``)
+stores the whole 4D result; this command regenerates one volume (MRC or
+TIFF) or a series (HDF5) from it, also between and beyond the acquisition
+times (with a warning outside the trained range).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Literal, Optional
+
+import numpy as np
+import typer
+
+from tomotime.cli.common import DeviceOption, OverwriteOption, handle_errors, parse_times
+from tomotime.cli.dipster import extrapolation_warnings_as_lines, format_storage, parse_angle, storage_report
+from tomotime.device import resolve_device
+from tomotime.errors import InputError, OutputExistsError
+from tomotime.io import write_volume_mrc, write_volume_tiff
+from tomotime.io.atomic import check_output
+from tomotime.recon.dipster import load_model, volume_at, volume_series
+
+__all__ = ["query"]
+
+_WRITERS = {"mrc": write_volume_mrc, "tiff": write_volume_tiff}
+_SUFFIXES = {".mrc": "mrc", ".rec": "mrc", ".tif": "tiff", ".tiff": "tiff"}
+_SERIES_SUFFIXES = (".h5", ".hdf5")
+
+
+def _volume_format(out: Path, fmt: str | None) -> str:
+    """The file format of a single volume: ``--format``, else from the suffix of ``--out``, else MRC."""
+    by_suffix = _SUFFIXES.get(out.suffix.lower())
+    if fmt is not None and by_suffix is not None and fmt != by_suffix:
+        raise InputError(f"--out {out}: the suffix {out.suffix!r} does not match --format {fmt}")
+    return fmt or by_suffix or "mrc"
+
+
+@handle_errors
+def query(
+    model: Annotated[Path, typer.Argument(help="Trained DIP-STER model (model.pt of reconstruct --method dipster).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file: .mrc/.tif for --time, .h5 for --times.")],
+    at: Annotated[Optional[float], typer.Option("--time", "-t", help="One time, seconds.")] = None,
+    times: Annotated[Optional[str], typer.Option("--times", help="Several times, seconds: '0,5,10' or "
+                                                                 "'start:stop:step'.")] = None,
+    angle: Annotated[Optional[str], typer.Option("--angle", help="Query tilt angle in degrees, or 'own' for the "
+                                                                 "acquisition angle at each time (default: the "
+                                                                 "angle the model's volumes were made at).")] = None,
+    fmt: Annotated[Optional[Literal["mrc", "tiff"]], typer.Option("--format", help="File format with --time "
+                                                                  "(default: from the suffix of --out).")] = None,
+    overwrite: OverwriteOption = False,
+    device: DeviceOption = "auto",
+) -> None:
+    """Regenerate volumes from a trained DIP-STER model: one time (--time) or a series (--times)."""
+    clock = time.perf_counter()
+    if (at is None) == (times is None):
+        raise InputError("give either --time T for one volume or --times for a series (e.g. 0:100:5 or 0,5,10)")
+    if at is not None and not np.isfinite(at):
+        raise InputError(f"--time={at}: expected a finite time in seconds")
+    if times is not None:
+        if fmt is not None:
+            raise InputError("--format applies to a single --time; a series is written as HDF5")
+        if out.suffix.lower() not in _SERIES_SUFFIXES:
+            raise InputError(f"--out {out}: a series is written as HDF5; expected a .h5 or .hdf5 file")
+    query_times = None if times is None else parse_times(times)
+    fmt = None if at is None else _volume_format(out, fmt)
+    query_angle = parse_angle(angle, name="--angle")
+    check_output(out, overwrite=True)
+    if out.exists() and not overwrite:
+        raise OutputExistsError(f"{out}: exists already; pass --overwrite to replace it")
+    dev = resolve_device(device)
+    net = load_model(model, device=dev)
+    if query_angle is None:
+        query_angle = net.extra.get("query_angle")
+    with extrapolation_warnings_as_lines():
+        if at is not None:
+            volume = volume_at(net, at, angle=query_angle)
+            _WRITERS[fmt](out, volume, voxel_size=net.pixel_size, overwrite=overwrite)
+            shape, what = volume.shape, f"t = {at:g} s"
+        else:
+            series = volume_series(net, query_times, angle=query_angle, out=out, overwrite=overwrite)
+            shape, what = series.shape, f"{len(series)} times {query_times[0]:g} .. {query_times[-1]:g} s"
+            series.data.file.close()
+    angle_text = "own acquisition angle" if query_angle == "own" else \
+        f"{float(net.config.query_angle if query_angle is None else query_angle):g} deg"
+    typer.echo(f"wrote {out} (shape {tuple(shape)}, {what}, {angle_text}) in {time.perf_counter() - clock:.1f} s")
+    n_acquired = len(net.acquisition["times"])
+    typer.echo(format_storage(storage_report(Path(model).stat().st_size, (n_acquired, *shape[-3:]))) +
+               f" at the {n_acquired} acquisition times")
