@@ -307,6 +307,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--threads: expected a positive number of threads")
     if args.dose is not None and not args.dose > 0:
         parser.error("--dose: expected a positive number of counts")
+    try:
+        args.device = resolve_device(args.device)
+    except InputError as exc:
+        parser.error(f"--device: {exc}")
     return args
 
 
@@ -314,7 +318,7 @@ def main(argv: list[str] | None = None) -> Path:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
+    device = args.device
     kind = "gpu" if device.type == "cuda" else "cpu"
     out = args.out or RESULTS / f"dynamic_baselines_{kind}{'_quick' if args.quick else ''}.json"
     figure = out.with_name(out.stem.replace("_cpu", "") + ".png")
