@@ -34,20 +34,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import resource
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from environment import environment  # noqa: F401  (used by bench_dipster as base.environment)
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-import tomotime
 from tomotime.data import VolumeSeries
 from tomotime.device import resolve_device
 from tomotime.errors import InputError
@@ -185,26 +184,6 @@ def run_scenario(name: str, args: argparse.Namespace, workdir: Path, device: tor
 
 # ------------------------------------------------------------------ report
 
-
-def environment(device: torch.device) -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu,
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "tomotime": tomotime.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "load_average_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
-    }
 
 
 def format_table(scenarios: dict[str, Any]) -> str:

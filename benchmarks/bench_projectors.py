@@ -25,14 +25,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import skimage
 import torch
+from environment import environment as shared_environment
 from skimage.data import shepp_logan_phantom
 from skimage.transform import iradon, iradon_sart, radon, resize
 
@@ -365,26 +364,9 @@ def estimate_3d_seconds(bench: Bench, small: int, large: int, iterations: int) -
 
 
 def environment(device: torch.device) -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu,
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "astra": getattr(astra, "__version__", None),
-        "astra_cuda": bool(astra is not None and astra.use_cuda()),
-        "scikit-image": skimage.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "load_average_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
-    }
+    return shared_environment(device, astra=getattr(astra, "__version__", None),
+                              astra_cuda=bool(astra is not None and astra.use_cuda()),
+                              **{"scikit-image": skimage.__version__})
 
 
 def print_table(bench: Bench) -> None:
