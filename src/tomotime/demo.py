@@ -102,7 +102,20 @@ def run_demo(
     window = min(DEFAULT_WINDOW, steps) if window is None else window
     if int(window) != window or not 1 <= window <= steps:
         raise InputError(f"window={window}: expected an integer between 1 and steps ({steps})")
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _run(out_dir, volumes, size=size, steps=steps, window=window, iterations=iterations,
+                    dipster_steps=dipster_steps, seed=seed, device=device, overwrite=overwrite, progress=progress,
+                    echo=echo)
+    except BaseException:
+        if created and not any(out_dir.iterdir()):
+            out_dir.rmdir()  # an interrupted first run leaves no empty folder behind
+        raise
+
+
+def _run(out_dir: Path, volumes, *, size: int, steps: int, window: int, iterations: int, dipster_steps: int | None,
+         seed: int, device: str, overwrite: bool, progress: bool | None, echo) -> dict[str, Any]:
     started = time.perf_counter()
 
     echo(f"Simulating nanorod alloying: {size}^3 voxels, {steps} steps, GRS tilt over +-70 deg ...")
