@@ -266,3 +266,15 @@ def test_demo_command_runs_with_fewer_steps_than_the_default_window(tmp_path):
     assert "SSIM mean" in result.stdout
     assert_input_error(invoke("demo", "--size", 16, "--steps", 12, "--dipster-steps", 30, "--out", out),
                        "exists", "--overwrite")
+
+
+def test_interrupted_first_demo_run_leaves_no_folder(tmp_path, monkeypatch):
+    import tomotime.demo as demo_module
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo_module, "simulate_acquisition", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        run_demo(tmp_path / "demo", size=16, steps=12, progress=False, echo=lambda line: None)
+    assert not (tmp_path / "demo").exists()
