@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 import tifffile
 import torch
-from typer.testing import CliRunner
+from cli_helpers import assert_input_error, invoke
 
 import tomotime
 from tomotime.cli.common import parse_times
-from tomotime.cli.main import app
 from tomotime.data import TiltSeries
 from tomotime.errors import InputError
 from tomotime.geometry import acquisition_plan, grs_angles
@@ -55,16 +54,6 @@ def _npy_stack(tmp_path, images, angles=None, *, name="stack"):
     return path
 
 
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def assert_input_error(result, *fragments):
-    assert result.exit_code == 2, result.output
-    assert result.stderr.startswith("error: ")
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in result.stderr
 
 
 def relative_error(volume, reference):

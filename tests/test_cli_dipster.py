@@ -18,10 +18,9 @@ import numpy as np
 import pytest
 import tifffile
 import torch
-from typer.testing import CliRunner
+from cli_helpers import assert_input_error, invoke
 
 import tomotime.cli.dipster as cli_dipster
-from tomotime.cli.main import app
 from tomotime.io import write_tilt_series
 from tomotime.recon.dipster import load_model, train_dipster
 from tomotime.sim import make_scenario, simulate_acquisition
@@ -31,16 +30,6 @@ TINY = ["--hidden", 32, "--base-channels", 16, "--device", "cpu"]
 RUN_FILES = {"config.json", "metrics.csv", "checkpoint.pt", "summary.json", "model.pt"}
 
 
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def assert_input_error(result, *fragments):
-    assert result.exit_code == 2, result.output
-    assert result.stderr.startswith("error: ")
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in result.stderr, result.stderr
 
 
 def dipster(series, out, *options):

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
+from cli_helpers import assert_input_error, invoke
 
-from tomotime.cli.main import app
 from tomotime.data import VolumeSeries
 from tomotime.demo import run_demo
 from tomotime.errors import InputError, OutputExistsError
@@ -26,16 +25,6 @@ SIZE, STEPS = 16, 8
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def assert_input_error(result, *fragments):
-    assert result.exit_code == 2, result.output
-    assert result.stderr.startswith("error: ")
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in result.stderr, result.stderr
 
 
 def assert_png(path: Path) -> None:
