@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from tomotime.errors import FormatError
+from tomotime.data import check_stack
+from tomotime.errors import FormatError, InputError
 
 _NM_PER_UNIT = {
     "m": 1e9,
@@ -81,3 +82,11 @@ def require_ndim(shape: tuple, path: Path, *, ndim: int, expected: str) -> None:
     if len(shape) == 2 and ndim == 3:
         raise FormatError(f"{path}: holds a single 2-D image of shape {tuple(shape)}; expected {expected}")
     raise FormatError(f"{path}: holds a {len(shape)}-D array of shape {tuple(shape)}; expected {expected}")
+
+
+def checked_volume(volume: Any, voxel_size: float) -> tuple[np.ndarray, float]:
+    """A volume to write, as float32 ``(Z, Y, X)``, and its voxel size in nm, both checked."""
+    vol = check_stack(volume, name="volume", ndim=3)
+    if not (np.isfinite(voxel_size) and voxel_size > 0):
+        raise InputError(f"voxel_size={voxel_size}: expected a positive size in nm")
+    return vol, float(voxel_size)

@@ -15,9 +15,9 @@ from typing import Any
 import mrcfile
 import numpy as np
 
-from tomotime.data import TiltSeries, check_stack
+from tomotime.data import TiltSeries
 from tomotime.errors import FormatError, InputError
-from tomotime.io._common import RawStack, existing_file
+from tomotime.io._common import RawStack, checked_volume, existing_file
 from tomotime.io.angles import write_angles, write_times
 from tomotime.io.atomic import atomic_path, check_output
 
@@ -96,12 +96,6 @@ def _write_mrc(tmp: Path, data: np.ndarray, *, voxel_size_nm: float, image_stack
         mrc.update_header_stats()
 
 
-def _check_voxel(voxel_size: float, name: str) -> float:
-    if not (np.isfinite(voxel_size) and voxel_size > 0):
-        raise InputError(f"{name}={voxel_size}: expected a positive size in nm")
-    return float(voxel_size)
-
-
 def write_volume_mrc(path: str | Path, volume: Any, *, voxel_size: float = 1.0, overwrite: bool = False) -> Path:
     """Write a volume to an MRC file atomically.
 
@@ -122,8 +116,7 @@ def write_volume_mrc(path: str | Path, volume: Any, *, voxel_size: float = 1.0, 
         ``path``.
     """
     check_output(path, overwrite=overwrite)
-    vol = check_stack(volume, name="volume", ndim=3)
-    voxel = _check_voxel(voxel_size, "voxel_size")
+    vol, voxel = checked_volume(volume, voxel_size)
     with atomic_path(path, overwrite=overwrite) as tmp:
         _write_mrc(tmp, vol, voxel_size_nm=voxel, image_stack=False)
     return Path(path)

@@ -9,12 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import tifffile
 
-from tomotime.data import check_stack
-from tomotime.errors import FormatError, InputError
-from tomotime.io._common import RawStack, existing_file, length_to_nm
+from tomotime.errors import FormatError
+from tomotime.io._common import RawStack, checked_volume, existing_file, length_to_nm
 from tomotime.io.atomic import atomic_path, check_output
 
 __all__ = ["read_tiff", "write_volume_tiff"]
@@ -75,9 +73,7 @@ def write_volume_tiff(path: str | Path, volume: Any, *, voxel_size: float = 1.0,
         ``path``.
     """
     check_output(path, overwrite=overwrite)
-    vol = check_stack(volume, name="volume", ndim=3)
-    if not (np.isfinite(voxel_size) and voxel_size > 0):
-        raise InputError(f"voxel_size={voxel_size}: expected a positive size in nm")
+    vol, voxel_size = checked_volume(volume, voxel_size)
     with atomic_path(path, overwrite=overwrite) as tmp:
         tifffile.imwrite(
             tmp,
