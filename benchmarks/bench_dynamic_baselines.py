@@ -186,6 +186,16 @@ def run_scenario(name: str, args: argparse.Namespace, workdir: Path, device: tor
 
 
 
+def scenario_error(summary: dict[str, Any]) -> str:
+    """The scenario-specific error of a summary: alloying (pp) or surface-to-volume (%), mean/worst."""
+    if "alloying_error_mean" in summary:
+        return f"alloy {summary['alloying_error_mean']:.2f}/{summary['alloying_error_worst']:.2f} pp"
+    if "surface_to_volume_error_mean" in summary:
+        return (f"S/V {summary['surface_to_volume_error_mean']:.1f}/"
+                f"{summary['surface_to_volume_error_worst']:.1f} %")
+    return "-"
+
+
 def format_table(scenarios: dict[str, Any]) -> str:
     head = (f"{'scenario':<18} {'method':<6} {'SSIM mean':>9} {'worst':>7} {'RMSE% mean':>10} {'worst':>7} "
             f"{'SSIM unm.':>9} {'RMSE% unm.':>10} {'scenario error':>22} {'time s':>8}")
@@ -193,12 +203,7 @@ def format_table(scenarios: dict[str, Any]) -> str:
     for name, entry in scenarios.items():
         for label, m in entry["methods"].items():
             s = m["summary"]
-            if "alloying_error_mean" in s:
-                extra = f"alloy {s['alloying_error_mean']:.2f}/{s['alloying_error_worst']:.2f} pp"
-            elif "surface_to_volume_error_mean" in s:
-                extra = f"S/V {s['surface_to_volume_error_mean']:.1f}/{s['surface_to_volume_error_worst']:.1f} %"
-            else:
-                extra = "-"
+            extra = scenario_error(s)
             lines.append(f"{name:<18} {label:<6} {s['ssim_mean']:9.3f} {s['ssim_worst']:7.3f} "
                          f"{s['rmse_mean']:10.2f} {s['rmse_worst']:7.2f} {s['ssim_unmasked_mean']:9.3f} "
                          f"{s['rmse_unmasked_mean']:10.2f} {extra:>22} {m['seconds']:8.1f}")

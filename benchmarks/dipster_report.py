@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bench_dynamic_baselines import OWN_LABELS, OWN_MEASURE
+from bench_dynamic_baselines import OWN_LABELS, OWN_MEASURE, scenario_error
 from matplotlib.figure import Figure
 
 from tomotime.io import atomic_path
@@ -25,12 +25,7 @@ def format_table(results: dict[str, Any]) -> str:
     for case, entry in results.get("scenarios", {}).items():
         for label, m in entry["methods"].items():
             s = m["summary"]
-            if "alloying_error_mean" in s:
-                extra = f"alloy {s['alloying_error_mean']:.2f}/{s['alloying_error_worst']:.2f} pp"
-            elif "surface_to_volume_error_mean" in s:
-                extra = f"S/V {s['surface_to_volume_error_mean']:.1f}/{s['surface_to_volume_error_worst']:.1f} %"
-            else:
-                extra = "-"
+            extra = scenario_error(s)
             lines.append(f"{case:<28} {label:<8} {s['ssim_mean']:9.3f} {s['ssim_worst']:6.3f} {s['rmse_mean']:10.2f} "
                          f"{s['rmse_worst']:6.2f} {extra:>20} {_fmt(m.get('train_seconds', m['seconds']), '8.0f')} "
                          f"{_fmt(m.get('train_cpu_s', m.get('cpu_s')), '6.0f')} "
