@@ -62,6 +62,7 @@ from tomotime.recon.dipster import (
     volume_at,
     volume_series,
 )
+from tomotime.recon.dipster.sampling import holdout_indices
 from tomotime.report import evaluate_against_truth
 from tomotime.sim import (
     SCENARIOS,
@@ -404,7 +405,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--size", type=int, help="volume edge in voxels (default 64 on CPU, 128 on a GPU; "
                         "24 with --quick)")
     parser.add_argument("--steps", type=int, help="time steps = projections (default 100; 30 with --quick)")
-    parser.add_argument("--train-steps", type=int, help="DIP-STER training steps (default 6000; 300 with --quick)")
+    parser.add_argument("--epochs", type=float, default=25.0,
+                        help="DIP-STER passes over the training rows of a scenario (default 25, the papers' "
+                        "lower end: 19000 steps at 64^3, 38000 at 128^3)")
+    parser.add_argument("--train-steps", type=int, help="DIP-STER training steps (default: from --epochs; 300 with "
+                        "--quick)")
     parser.add_argument("--probe-every", type=int, help="training steps between quality probes "
                         "(default: a tenth of --train-steps)")
     parser.add_argument("--network", choices=sorted(NETWORKS), default="small",
@@ -438,15 +443,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.device = resolve_device(args.device)
     defaults = QUICK if args.quick else {"size": 128 if args.device.type == "cuda" else 64, "steps": 100,
-                                         "train_steps": 6000, "window": 30, "liquid_size": 64}
+                                         "window": 30, "liquid_size": 64}
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    if args.size < 16 or args.steps < 3 or not 1 <= args.window <= args.steps or args.iterations < 1:
+        parser.error("expected --size >= 16, --steps >= 3, 1 <= --window <= --steps and --iterations >= 1")
+    if min(args.batch_size, args.threads, args.liquid_size) < 1 or not args.epochs > 0:
+        parser.error("--epochs, --batch-size, --threads and --liquid-size must be positive")
+    if args.train_steps is None:
+        held_out = holdout_indices(args.steps, DipsterConfig().holdout_fraction, seed=args.seed).size
+        args.train_steps = math.ceil(args.epochs * (args.steps - held_out) * args.size / args.batch_size)
     args.probe_every = args.probe_every or max(1, args.train_steps // 10)
-    if args.size < 16 or args.steps < 2 or not 1 <= args.window <= args.steps or args.iterations < 1:
-        parser.error("expected --size >= 16, --steps >= 2, 1 <= --window <= --steps and --iterations >= 1")
-    if min(args.train_steps, args.probe_every, args.batch_size, args.threads, args.liquid_size) < 1:
-        parser.error("--train-steps, --probe-every, --batch-size, --threads and --liquid-size must be positive")
+    if min(args.train_steps, args.probe_every) < 1:
+        parser.error("--train-steps and --probe-every must be positive")
     return args
 
 

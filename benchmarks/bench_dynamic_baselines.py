@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from environment import environment  # noqa: F401  (used by bench_dipster as base.environment)
+from environment import environment
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
@@ -53,7 +53,12 @@ from tomotime.errors import InputError
 from tomotime.io import VolumeSeriesWriter, atomic_path, read_volume_series, write_json
 from tomotime.metrics import summarise, surface_to_volume
 from tomotime.report import evaluate_against_truth
-from tomotime.sim import SCENARIOS, iter_scenario, mixed_intensity_spread, simulate_acquisition
+from tomotime.sim import (
+    SCENARIOS,
+    iter_scenario,
+    mixed_intensity_spread,
+    simulate_acquisition,
+)
 from tomotime.solvers import sliding_window
 
 RESULTS = Path(__file__).resolve().parent / "results"
