@@ -103,6 +103,11 @@ class DipsterConfig:
       data with outliers, with ``warmup_steps`` covering most of the run.
     * ``lr=1e-3`` with a StepLR halving every third of the run (the paper:
       1e-4 over 25-100 epochs on a GPU).
+
+    ``hidden`` and ``base_channels`` default to the papers' widths. On the
+    64^3 nanoshell benchmark (25 epochs) one hidden layer of 256 and 64
+    channels reached the same quality (SSIM mean / worst 0.923 / 0.882
+    against 0.922 / 0.879) in 0.8x the CPU time.
     """
 
     manifold: str = "y-t"
