@@ -21,14 +21,16 @@ def _fmt(value: float | None, spec: str) -> str:
 
 def format_table(results: dict[str, Any]) -> str:
     head = (f"{'case':<28} {'method':<8} {'SSIM mean':>9} {'worst':>6} {'RMSE% mean':>10} {'worst':>6} "
-            f"{'scenario error':>20} {'steps':>6} {'train s':>8} {'cpu s':>6} {'export s':>8} {'s to target':>11} {'s to SIRT':>9}")
+            f"{'scenario error':>20} {'steps':>6} {'train s':>8} {'cpu s':>6} {'export s':>8} {'s to target':>11} "
+            f"{'s to SIRT':>9}")
     lines = [head, "-" * len(head)]
     for case, entry in results.get("scenarios", {}).items():
         for label, m in entry["methods"].items():
             s = m["summary"]
             extra = scenario_error(s)
             lines.append(f"{case:<28} {label:<8} {s['ssim_mean']:9.3f} {s['ssim_worst']:6.3f} {s['rmse_mean']:10.2f} "
-                         f"{s['rmse_worst']:6.2f} {extra:>20} {_fmt(m.get('train_steps'), '6d')} {_fmt(m.get('train_seconds', m['seconds']), '8.0f')} "
+                         f"{s['rmse_worst']:6.2f} {extra:>20} {_fmt(m.get('train_steps'), '6d')} "
+                         f"{_fmt(m.get('train_seconds', m['seconds']), '8.0f')} "
                          f"{_fmt(m.get('train_cpu_s', m.get('cpu_s')), '6.0f')} "
                          f"{_fmt(m.get('export_seconds'), '8.1f')} {_fmt(m.get('seconds_to_target_ssim'), '11.0f')} "
                          f"{_fmt(m.get('seconds_to_sirt_ssim'), '9.0f')}")
@@ -37,8 +39,8 @@ def format_table(results: dict[str, Any]) -> str:
                                 for k, v in rows.items())
             lines.append(f"{'':<28} {label:<8} targets: {verdict}")
     lines.append("scenario error: mean/worst over time (alloying in pp from step 5 on; S/V relative error in %); "
-                 "steps: DIP-STER's training steps; SIRT's wall/CPU seconds in the train columns; s to target / to SIRT: training seconds until the probed "
-                 "SSIM (10 time points) first met the target / SIRT's mean")
+                 "steps: DIP-STER's training steps; SIRT's wall/CPU seconds in the train columns; s to target / to "
+                 "SIRT: training seconds until the probed SSIM (10 time points) first met the target / SIRT's mean")
     static = results.get("static_checks", {})
     if static:
         lines += ["", (f"{'static object':<28} {'method':<8} {'step change':>11} {'worst':>7} {'voxel std':>9} "
