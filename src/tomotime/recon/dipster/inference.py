@@ -73,6 +73,12 @@ def _check_times(times: Any) -> np.ndarray:
     return t
 
 
+def _check_batch_rows(batch_rows: Any) -> int:
+    if isinstance(batch_rows, bool) or not isinstance(batch_rows, (int, np.integer)) or batch_rows < 1:
+        raise InputError(f"batch_rows={batch_rows!r}: expected a positive integer")
+    return int(batch_rows)
+
+
 @torch.no_grad()
 def _generate(model: SpaceTimeDIP, t: float, theta: float, batch_rows: int) -> np.ndarray:
     ny = model.n_rows
@@ -111,13 +117,12 @@ def volume_at(model: SpaceTimeDIP, t: float, *, angle: float | str | None = None
     t_arr = _check_times(t)
     if t_arr.size != 1:
         raise InputError(f"t: expected one time in seconds, got {t_arr.size}")
-    if int(batch_rows) != batch_rows or batch_rows < 1:
-        raise InputError(f"batch_rows={batch_rows!r}: expected a positive integer")
+    batch_rows = _check_batch_rows(batch_rows)
     if device is not None:
         model.to(resolve_device(device))
     _warn_outside(model, t_arr)
     model.eval()
-    return _generate(model, float(t_arr[0]), _angle_at(model, float(t_arr[0]), angle), int(batch_rows))
+    return _generate(model, float(t_arr[0]), _angle_at(model, float(t_arr[0]), angle), batch_rows)
 
 
 def volume_series(model: SpaceTimeDIP, times: Any = None, *, angle: float | str | None = None,
@@ -159,8 +164,7 @@ def volume_series(model: SpaceTimeDIP, times: Any = None, *, angle: float | str 
     times = model.acquisition["times"] if times is None else _check_times(times)
     if (np.diff(times) <= 0).any():
         raise InputError("times: must strictly increase")
-    if int(batch_rows) != batch_rows or batch_rows < 1:
-        raise InputError(f"batch_rows={batch_rows!r}: expected a positive integer")
+    batch_rows = _check_batch_rows(batch_rows)
     target = model.device if device is None else resolve_device(device)
     ctx = init_distributed(target)
     if device is not None or ctx.active:
@@ -185,7 +189,7 @@ def volume_series(model: SpaceTimeDIP, times: Any = None, *, angle: float | str 
                    dynamic_ncols=True, leave=False)
         with bar:
             for first in range(0, times.size, ctx.world_size):
-                for i, volume in _round(model, times, angles, first, ctx, int(batch_rows), gather_all=not to_file):
+                for i, volume in _round(model, times, angles, first, ctx, batch_rows, gather_all=not to_file):
                     if writer:
                         writer.write(i, volume)
                     else:
