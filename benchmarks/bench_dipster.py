@@ -62,7 +62,7 @@ from tomotime.recon.dipster import (
     volume_at,
     volume_series,
 )
-from tomotime.recon.dipster.sampling import holdout_indices
+from tomotime.recon.dipster.problem import choose_holdout
 from tomotime.report import evaluate_against_truth
 from tomotime.sim import (
     SCENARIOS,
@@ -179,7 +179,7 @@ def run_dipster(series: TiltSeries, args: argparse.Namespace, workdir: Path,
         "train_seconds": result.seconds, "train_cpu_s": time.process_time() - cpu,
         "train_wall_seconds_with_probes": time.perf_counter() - wall, "train_steps": result.steps,
         "best_step": result.best_step, "final_train_loss": result.history[-1]["train_loss"],
-        "gm_scale": result.gm_scale, "gpu_peak_train_mb": gpu_peak_mb(device),
+        "gm_scale": result.run["config"]["gm_scale"], "gpu_peak_train_mb": gpu_peak_mb(device),
         **(probe.summary() if probe is not None else {}),
     }
     if device.type == "cuda":
@@ -452,8 +452,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if min(args.batch_size, args.threads, args.liquid_size) < 1 or not args.epochs > 0:
         parser.error("--epochs, --batch-size, --threads and --liquid-size must be positive")
     if args.train_steps is None:
-        held_out = holdout_indices(args.steps, DipsterConfig().holdout_fraction, seed=args.seed).size
-        args.train_steps = math.ceil(args.epochs * (args.steps - held_out) * args.size / args.batch_size)
+        held_out = choose_holdout(args.steps, args.size, DipsterConfig(seed=args.seed)).size
+        args.train_steps = math.ceil(args.epochs * (args.steps * args.size - held_out) / args.batch_size)
     args.probe_every = args.probe_every or max(1, args.train_steps // 10)
     if min(args.train_steps, args.probe_every) < 1:
         parser.error("--train-steps and --probe-every must be positive")

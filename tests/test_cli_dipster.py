@@ -87,7 +87,7 @@ def test_reconstruct_writes_series_model_run_and_summary(trained, rod):
     assert storage["raw_float32_bytes"] == VIEWS * SIZE**3 * 4
     assert storage["compression_ratio"] == pytest.approx(storage["raw_float32_bytes"] / storage["model_bytes"])
     assert "as float32" in result.stdout
-    assert metric_steps(out / "run") == [30]
+    assert metric_steps(out / "run") == [0, 30]
 
     model = load_model(out / "model.pt")
     assert model.n_rows == SIZE and model.slice_shape == (SIZE, SIZE)
@@ -111,7 +111,7 @@ def test_run_file_sets_every_option_and_the_command_line_overrides_it(tmp_path, 
     assert config["hidden"] == [24] and config["latent"] == 8 and config["lr"] == pytest.approx(2e-3)
     assert config["holdout_fraction"] == 0.1 and config["tv_weight"] == 0 and config["eval_every"] == 4
     assert config["steps"] == 8  # the command line wins
-    assert metric_steps(out / "run") == [4, 8]
+    assert metric_steps(out / "run") == [0, 4, 8]
     volumes, times = read_series(out / "volumes.h5")
     assert volumes.shape == (3, SIZE, SIZE, SIZE)
     np.testing.assert_allclose(times, [0, 11.5, 30])
@@ -124,8 +124,11 @@ def test_run_file_sets_every_option_and_the_command_line_overrides_it(tmp_path, 
 
 
 @pytest.mark.parametrize(("name", "text", "fragments"), [
-    ("unknown.yaml", "hiden: [32]\n", ["unknown DIP-STER option", "hiden"]),
-    ("types.toml", "lr = 'fast'\n", ["lr='fast'", "positive number"]),
+    ("unknown.yaml", "hiden: [32]\n", ["hiden: unknown option", "did you mean 'hidden'?"]),
+    ("types.toml", "lr = 'fast'\n", ["lr='fast'", "valid number"]),
+    ("range.yaml", "lr: -1\n", ["lr=-1", "greater than 0"]),
+    ("old.json", '{"schema_version": 1}', ["schema_version=1", "reads version 2"]),
+    ("empty.yaml", "\n", ["empty"]),
     ("widths.yaml", "hidden: [32, -4]\n", ["hidden"]),
     ("broken.yaml", "hidden: [32\nsteps: 4\n", ["not valid YAML"]),
     ("broken.toml", "steps = \n", ["not valid TOML"]),
@@ -166,7 +169,10 @@ def test_too_few_projections_for_a_holdout(tmp_path, rod):
     few = tmp_path / "few.mrc"
     write_tilt_series(few, simulate_acquisition(make_scenario("nanorod-alloying", SIZE, steps=2, seed=0)))
     out = tmp_path / "R"
-    assert_input_error(dipster(few, out, *TINY, "--steps", 2), "few.mrc", "holdout", "--holdout 0")
+    views = tmp_path / "views.yaml"
+    views.write_text("holdout_unit: views\n")
+    assert_input_error(dipster(few, out, *TINY, "--steps", 2, "--config", views), "few.mrc", "holdout",
+                       "--holdout 0")
     assert not out.exists()
 
 
@@ -181,14 +187,14 @@ def test_resume_continues_a_finished_run(tmp_path, rod):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["training"]["steps"] == 40 and summary["config"]["hidden"] == [32]
     assert json.loads((out / "run" / "summary.json").read_text())["steps"] == 40
-    assert metric_steps(out / "run") == [20, 40]
+    assert metric_steps(out / "run") == [0, 20, 40]
     assert load_model(out / "model.pt").extra["steps"] == 40
     second, _ = read_series(out / "volumes.h5")
     assert second.shape == first.shape and not np.array_equal(first, second)
     assert_input_error(dipster(rod, out, "--steps", 40, "--resume", "--lr", 0.01, "--device", "cpu"),
                        "cannot resume", "lr")
     assert dipster(rod, out, *TINY, "--steps", 10, "--overwrite").exit_code == 0
-    assert metric_steps(out / "run") == [10]
+    assert metric_steps(out / "run") == [0, 10]
     assert json.loads((out / "summary.json").read_text())["training"]["steps"] == 10
 
 
@@ -214,7 +220,7 @@ def test_ctrl_c_keeps_the_checkpoint_and_resume_finishes(tmp_path, rod, monkeypa
     assert "Traceback" not in result.output
     assert [p.name for p in out.iterdir()] == ["run"]  # no staging folder, no partial results
     assert {p.name for p in (out / "run").iterdir()} == {"checkpoint.pt", "config.json", "metrics.csv"}
-    assert torch.load(out / "run" / "checkpoint.pt", weights_only=True)["session"]["step"] == 6
+    assert torch.load(out / "run" / "checkpoint.pt", weights_only=True)["state"]["step"] == 6
 
     monkeypatch.undo()
     result = dipster(rod, out, *TINY, "--steps", 10, "--resume")

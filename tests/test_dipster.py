@@ -30,7 +30,8 @@ from tomotime.recon.dipster import (
     volume_at,
     volume_series,
 )
-from tomotime.recon.dipster import session as session_module
+from tomotime.recon.dipster import method as method_module
+from tomotime.training import TrainingCollapsed
 from tomotime.sim import simulate_acquisition
 
 TINY = dict(hidden=(32,), latent=8, base_channels=16, min_channels=8, batch_size=4, lr=1e-3, device="cpu",
@@ -52,6 +53,11 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def strip_history(history: list[dict]) -> list[dict]:
+    """Metrics rows without wall times, NaN (no training loss before step 1) as None, for comparisons."""
+    return [{k: None if v != v else v for k, v in row.items() if k != "seconds"} for row in history]
 
 
 def params(model) -> list[torch.Tensor]:
@@ -124,27 +130,29 @@ def test_noise_scale_estimate_on_gaussian_noise(rng):
 
 def test_batch_projects_each_slice_once_at_its_own_angle(tiny_series, monkeypatch):
     calls = []
-    real = session_module.project_slices
+    real = method_module.project_slices
 
     def recording(slices, angles, **kw):
         calls.append((tuple(slices.shape), torch.as_tensor(angles).numel()))
         return real(slices, angles, **kw)
 
-    monkeypatch.setattr(session_module, "project_slices", recording)
+    monkeypatch.setattr(method_module, "project_slices", recording)
     cfg = DipsterConfig(**{**TINY, "batch_size": 5, "holdout_fraction": 0.0, "steps": 3})
     train_dipster(tiny_series, cfg, progress=False)
     assert calls == [((5, 16, 16), 5)] * 3  # B slices, B angles: linear in B, never B x B
 
     # The batch loss is the mean of the single-sample losses: no cross terms between samples.
-    monkeypatch.setattr(session_module, "project_slices", real)
+    monkeypatch.setattr(method_module, "project_slices", real)
     result = train_dipster(tiny_series, DipsterConfig(**{**TINY, "steps": 2}), progress=False)
     problem = _problem(tiny_series, cfg)
     pairs = torch.tensor([[0, 3], [5, 8], [9, 8], [15, 12]])
     with torch.no_grad():
-        batch = session_module.batch_loss(result.model, problem, pairs, kind="l2", beta=1.0, tv_weight=0.0)
-        single = [session_module.batch_loss(result.model, problem, pairs[i:i + 1], kind="l2", beta=1.0,
-                                            tv_weight=0.0) for i in range(4)]
+        batch = method_module.pair_losses(result.model, problem, pairs, kind="l2", beta=1.0)
+        single = [method_module.pair_losses(result.model, problem, pairs[i:i + 1], kind="l2", beta=1.0)
+                  for i in range(4)]
+        per_pair = method_module.pair_losses(result.model, problem, pairs, kind="l2", beta=1.0, per_pair=True)
     assert math.isclose(float(batch), float(torch.stack(single).mean()), rel_tol=1e-5)
+    np.testing.assert_allclose(per_pair.numpy(), torch.stack(single).numpy(), rtol=1e-5)
 
 
 def _problem(series, cfg):
@@ -166,10 +174,10 @@ def test_config_rejects_impossible_values(change, name):
         DipsterConfig(**change).validate()
 
 
-def test_too_few_projections_for_a_holdout():
+def test_too_few_projections_for_a_holdout_of_whole_views():
     series = TiltSeries(np.ones((2, 8, 8), np.float32), [0.0, 30.0])
     with pytest.raises(InputError, match="holdout"):
-        train_dipster(series, DipsterConfig(**TINY), progress=False)
+        train_dipster(series, DipsterConfig(**TINY, holdout_unit="views"), progress=False)
 
 
 # --- training safety -------------------------------------------------------------------------
@@ -190,11 +198,11 @@ def test_resume_is_bit_for_bit(tiny_series, tmp_path):
     assert resumed.steps == straight.steps == 20
     for a, b in zip(params(straight.model), params(resumed.model), strict=True):
         assert torch.equal(a, b)
-    strip = lambda h: [{k: v for k, v in row.items() if k != "seconds"} for row in h]  # noqa: E731
-    assert strip(resumed.history) == strip(straight.history)
+    assert strip_history(resumed.history) == strip_history(straight.history)
     for name in ("config.json", "metrics.csv", "model.pt", "summary.json", "checkpoint.pt"):
         assert (tmp_path / "b" / name).is_file()
-    assert (tmp_path / "b" / "metrics.csv").read_text().splitlines()[0] == "step,train_loss,holdout_loss,lr,seconds"
+    assert (tmp_path / "b" / "metrics.csv").read_text().splitlines()[0] == \
+        "step,train_loss,holdout_loss,holdout_se,holdout_smoothed,lr,seconds"
 
     with pytest.raises(OutputExistsError):
         train_dipster(tiny_series, cfg, run_dir=tmp_path / "b", progress=False)
@@ -230,25 +238,33 @@ def test_same_seed_same_result(tiny_series):
 def test_config_json_repeats_the_run(tiny_series, tmp_path):
     first = train_dipster(tiny_series, DipsterConfig(**{**TINY, "steps": 5}), run_dir=tmp_path / "a", progress=False)
     resolved = json.loads((tmp_path / "a" / "config.json").read_text())
-    assert resolved["steps"] == 5 and resolved["gm_scale"] == pytest.approx(first.gm_scale)
+    assert resolved["steps"] == 5 and resolved["gm_scale"] == pytest.approx(first.run["config"]["gm_scale"])
     again = train_dipster(tiny_series, DipsterConfig.from_dict(resolved), progress=False)
     assert all(torch.equal(p, q) for p, q in zip(params(first.model), params(again.model), strict=True))
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert summary["steps"] == 5 and summary["data"]["shape"] == [16, 16, 16]
 
 
-def test_holdout_early_stopping(tiny_series):
+def test_holdout_rows_are_spread_over_every_stretch_of_the_acquisition(tiny_series):
+    result = train_dipster(tiny_series, DipsterConfig(**{**TINY, "steps": 2}), progress=False)
+    derived = result.run["derived"]
+    assert derived["holdout_unit"] == "rows" and derived["holdout_samples"] == round(0.1 * 16 * 16)
+    assert derived["train_samples"] + derived["holdout_samples"] == 16 * 16
+    views = np.array(sorted(_problem(tiny_series, DipsterConfig(**TINY)).holdout_pairs[:, 0].tolist()))
+    assert np.unique(views).size >= 12 and np.bincount(views).max() <= 3  # no view loses its record of time
+    row = result.history[0]
+    assert row["step"] == 0 and row["holdout_se"] > 0  # the initial model is evaluated, with its error bar
+
+
+def test_a_run_that_never_improves_is_reported_as_collapsed(tiny_series, tmp_path):
     cfg = DipsterConfig(**{**TINY, "lr": 1e-9, "steps": 200, "eval_every": 2, "patience": 3, "warmup_steps": 0})
-    result = train_dipster(tiny_series, cfg, progress=False)
-    assert result.stopped_early
-    assert result.steps == 8  # best at the first evaluation, then 3 without improvement
-    assert result.best_step == 2
-    assert result.holdout.size == 2  # 10 % of 16, evenly spread over time
-    assert result.holdout[0] < 8 <= result.holdout[1]
+    with pytest.raises(TrainingCollapsed, match="never improved"):
+        train_dipster(tiny_series, cfg, run_dir=tmp_path, progress=False)
+    assert not (tmp_path / "model.pt").exists()
 
 
 def _nan_after(monkeypatch, bad_calls):
-    real = session_module.data_loss
+    real = method_module.data_loss
     count = {"n": 0}
 
     def flaky(residual, **kw):
@@ -256,7 +272,7 @@ def _nan_after(monkeypatch, bad_calls):
         out = real(residual, **kw)
         return out * math.nan if bad_calls(count["n"]) else out
 
-    monkeypatch.setattr(session_module, "data_loss", flaky)
+    monkeypatch.setattr(method_module, "data_loss", flaky)
 
 
 def test_nan_loss_rolls_back_and_halves_the_lr(tiny_series, monkeypatch):
@@ -343,7 +359,7 @@ def test_volume_series_streams_and_warns_outside_the_trained_range(trained, tmp_
 
 def test_existing_output_is_refused_before_training(tiny_series, tmp_path, monkeypatch):
     (tmp_path / "v.h5").write_bytes(b"")
-    monkeypatch.setattr(session_module, "batch_loss", None)  # training would fail loudly
+    monkeypatch.setattr(method_module, "pair_losses", None)  # training would fail loudly
     with pytest.raises(OutputExistsError):
         reconstruct_dipster(tiny_series, DipsterConfig(**TINY), out=tmp_path / "v.h5", progress=False)
 

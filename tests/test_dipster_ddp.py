@@ -28,15 +28,16 @@ from tomotime.recon.dipster import (
     volume_at,
     volume_series,
 )
-from tomotime.recon.dipster.checkpoint import read_checkpoint
-from tomotime.recon.dipster.distributed import (
+from tomotime.recon.dipster.method import DipsterMethod
+from tomotime.training.checkpoint import read_checkpoint
+from tomotime.training.distributed import (
     LOCAL,
     DistributedContext,
     init_distributed,
 )
-from tomotime.recon.dipster.problem import prepare_problem
-from tomotime.recon.dipster.session import TrainingSession
+from tomotime.training.state import TrainState
 from tomotime.sim import simulate_acquisition
+from tomotime.training import TrainingCollapsed
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +45,8 @@ WORLD = 2
 # batch_size 5 over two ranks gives shares of 3 and 2 rows: the weighting of unequal shares is exercised.
 TINY = dict(hidden=(32,), latent=8, base_channels=16, min_channels=8, batch_size=5, lr=1e-3, device="cpu",
             eval_every=5, checkpoint_every=4, holdout_fraction=0.1, patience=None, steps=20, lr_step=6)
-EARLY = dict(TINY, lr=1e-9, steps=200, eval_every=2, patience=3, warmup_steps=0, checkpoint_every=0)
+EARLY = dict(TINY, steps=200, eval_every=1, patience=1, min_fraction=0.0, holdout_smoothing=1.0, checkpoint_every=0)
+STUCK = dict(TINY, lr=1e-9, steps=200, eval_every=2, patience=3, min_fraction=0.0, warmup_steps=0, checkpoint_every=0)
 NAN = dict(TINY, steps=12, holdout_fraction=0.0, lr_step=100, checkpoint_every=0)
 TIMES = [0.0, 2.5, 7.0, 11.0, 15.0]  # five time points over two ranks: the last round is short
 RUN_FILES = ("config.json", "metrics.csv", "model.pt", "summary.json", "checkpoint.pt")
@@ -59,13 +61,10 @@ def tiny_series():
 
 def one_step_gradients(series, cfg: DipsterConfig, dist: DistributedContext) -> tuple[float, list[torch.Tensor]]:
     """Loss and parameter gradients of the first training step (after DDP's averaging)."""
-    from tomotime.recon.dipster.train import _build_model
-
-    problem = prepare_problem(series, cfg, torch.device("cpu"))
-    session = TrainingSession(_build_model(series, cfg, problem, torch.device("cpu")), problem, cfg,
-                              total_steps=1, lr_step=1, dist=dist)
-    loss = session.train_step()
-    return loss, [p.grad.detach().clone() for p in session.model.parameters()]
+    method = DipsterMethod(series, cfg, torch.device("cpu"))
+    state = TrainState(method.build_model(), cfg, n_train=method.n_train, total_steps=1, lr_step=1, dist=dist)
+    loss = state.train_step(lambda net, indices: method.batch_loss(net, indices, 0))
+    return loss, [p.grad.detach().clone() for p in state.model.parameters()]
 
 
 def params(model) -> list[torch.Tensor]:
@@ -73,8 +72,8 @@ def params(model) -> list[torch.Tensor]:
 
 
 def strip(history: list[dict]) -> list[dict]:
-    """Metrics rows without the wall time."""
-    return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+    """Metrics rows without the wall time, NaN (no training loss at step 0) as None."""
+    return [{k: None if v != v else v for k, v in row.items() if k != "seconds"} for row in history]
 
 
 # --- the worker ------------------------------------------------------------------------------------
@@ -82,17 +81,19 @@ def strip(history: list[dict]) -> list[dict]:
 def _record_writes() -> list[str]:
     """Log every file the run-folder and volume writers are asked to write on this rank."""
     import tomotime.io
-    from tomotime.recon.dipster import train as train_module
+    from tomotime.recon.dipster import method as method_module
+    from tomotime.training import engine as engine_module
 
     written: list[str] = []
-    for name in ("write_json", "write_checkpoint", "write_metrics_csv", "save_model"):
-        real = getattr(train_module, name)
+    for module, name in ((engine_module, "write_json"), (engine_module, "write_checkpoint"),
+                         (engine_module, "write_metrics_csv"), (method_module, "save_model")):
+        real = getattr(module, name)
 
         def recording(path, *args, _real=real, **kwargs):
             written.append(Path(path).name)
             return _real(path, *args, **kwargs)
 
-        setattr(train_module, name, recording)
+        setattr(module, name, recording)
 
     class RecordingWriter(tomotime.io.VolumeSeriesWriter):
         def __init__(self, path, **kwargs):
@@ -104,16 +105,16 @@ def _record_writes() -> list[str]:
 
 
 def _nan_on_this_rank_at_call(n_bad: int) -> None:
-    from tomotime.recon.dipster import session as session_module
+    from tomotime.recon.dipster import method as method_module
 
-    real, count = session_module.data_loss, {"n": 0}
+    real, count = method_module.data_loss, {"n": 0}
 
     def flaky(residual, **kw):
         count["n"] += 1
         out = real(residual, **kw)
         return out * math.nan if count["n"] == n_bad else out
 
-    session_module.data_loss = flaky
+    method_module.data_loss = flaky
 
 
 def _worker(folder: Path) -> None:
@@ -144,12 +145,16 @@ def _worker(folder: Path) -> None:
         out["interrupted"] = True
         if ctx.is_main:  # elsewhere the listing could see rank 0's checkpoint being written
             out["interrupted_files"] = sorted(p.name for p in (folder / "resumed").iterdir())
-            out["checkpoint_step"] = read_checkpoint(folder / "resumed" / "checkpoint.pt")["session"]["step"]
+            out["checkpoint_step"] = read_checkpoint(folder / "resumed" / "checkpoint.pt", "dipster")["state"]["step"]
     resumed = train_dipster(series, DipsterConfig(**TINY), run_dir=folder / "resumed", resume=True, progress=False)
     out["resumed"] = {"params": params(resumed.model), "history": resumed.history}
 
     early = train_dipster(series, DipsterConfig(**EARLY), progress=False)
     out["early"] = {"steps": early.steps, "best_step": early.best_step, "stopped_early": early.stopped_early}
+    try:
+        train_dipster(series, DipsterConfig(**STUCK), progress=False)
+    except TrainingCollapsed as exc:
+        out["stuck"] = str(exc)
 
     if ctx.rank == 1:
         _nan_on_this_rank_at_call(7)
@@ -185,7 +190,8 @@ def test_ranks_agree_on_everything(ddp):
     for key in ("main", "resumed", "nan"):
         assert all(torch.equal(a, b) for a, b in zip(r0[key]["params"], r1[key]["params"], strict=True)), key
     assert strip(r0["main"]["history"]) == strip(r1["main"]["history"])  # the same losses, holdout values, lr
-    assert r0["early"] == r1["early"] == {"steps": 8, "best_step": 2, "stopped_early": True}
+    assert r0["early"] == r1["early"] and r0["early"]["stopped_early"] and r0["early"]["steps"] < 200
+    assert "never improved" in r0["stuck"] and r0["stuck"] == r1["stuck"]
 
 
 def test_nan_on_one_rank_rolls_back_all_ranks(ddp):
@@ -202,9 +208,10 @@ def test_only_rank_0_writes_a_complete_run_folder(ddp):
     run = ddp["folder"] / "run"
     assert sorted(p.name for p in run.iterdir()) == sorted(RUN_FILES)
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["steps"] == 20 and summary["derived"]["processes"] == WORLD
+    assert summary["steps"] == 20 and summary["processes"] == WORLD
     rows = (run / "metrics.csv").read_text().splitlines()
-    assert rows[0] == "step,train_loss,holdout_loss,lr,seconds" and len(rows) == 1 + 20 // TINY["eval_every"]
+    assert rows[0] == "step,train_loss,holdout_loss,holdout_se,holdout_smoothed,lr,seconds"
+    assert len(rows) == 2 + 20 // TINY["eval_every"]  # the header, step 0, every eval_every steps
     saved = load_model(run / "model.pt")  # the unwrapped state: no "module." prefixes
     assert all(torch.equal(a, b) for a, b in zip(params(saved), r0["main"]["params"], strict=True))
     assert r0["interrupted_files"] == ["checkpoint.pt", "config.json", "metrics.csv"]
@@ -248,7 +255,7 @@ def test_ddp_training_follows_the_single_process_path(ddp, single):
     ddp_main, ref = ddp["ranks"][0]["main"], single["main"]
     assert ddp_main["steps"] == ref.steps and ddp_main["best_step"] == ref.best_step
     for row, ref_row in zip(ddp_main["history"], ref.history, strict=True):
-        assert row["train_loss"] == pytest.approx(ref_row["train_loss"], rel=1e-5)
+        assert row["train_loss"] == pytest.approx(ref_row["train_loss"], rel=1e-5, nan_ok=True)
         assert row["holdout_loss"] == pytest.approx(ref_row["holdout_loss"], rel=1e-5)
     ddp_model = load_model(ddp["folder"] / "run" / "model.pt")
     for t in TIMES:

@@ -47,11 +47,16 @@ from tomotime.recon.dipster import (
     train_dipster,
     volume_series,
 )
-from tomotime.recon.dipster.checkpoint import CHECKPOINT_NAME
-from tomotime.recon.dipster.distributed import is_main_process
-from tomotime.recon.dipster.runfile import resolve_config
-from tomotime.recon.dipster.sampling import holdout_indices
-from tomotime.recon.dipster.train import RUN_FILES
+from tomotime.recon.dipster.problem import choose_holdout
+from tomotime.training import (
+    CHECKPOINT_NAME,
+    RUN_FILES,
+    TrainingInterrupted,
+    is_main_process,
+    remove_partials,
+    resolve_config,
+    run_lock,
+)
 
 __all__ = [
     "DipsterOptions",
@@ -74,7 +79,7 @@ SERIES_FILE = "volumes.h5"
 MODEL_FILE = "model.pt"
 SUMMARY = "summary.json"
 OUTPUTS = (SERIES_FILE, MODEL_FILE, SUMMARY)
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C (143 after SIGTERM)
 
 _PANEL = "DIP-STER (--method dipster)"
 
@@ -195,9 +200,9 @@ def dipster_config(options: DipsterOptions, *, run_dir: Path, thickness: int | N
     if run_file is None and options.resume and (run_dir / "config.json").is_file():
         run_file = run_dir / "config.json"
         overrides["device"] = device
-    config = resolve_config(run_file, overrides)
+    config = resolve_config(DipsterConfig, run_file, overrides)
     if options.epochs is not None and options.steps is None and config.steps is not None:
-        config = dataclasses.replace(config, steps=None).validate()
+        config = config.replace(steps=None)
     return config
 
 
@@ -316,7 +321,7 @@ def run_dipster(
     resolve_device(config.device)
     series = read_input(file, angles=angles, allow_wide_angles=allow_wide_angles)
     try:
-        holdout_indices(len(series), config.holdout_fraction, seed=config.seed)
+        choose_holdout(len(series), series.shape[1], config)
     except InputError as exc:
         raise InputError(f"{file}: {exc} (--holdout 0)") from None
     if main:
@@ -324,10 +329,13 @@ def run_dipster(
         if options.resume and not (run_dir / CHECKPOINT_NAME).is_file():
             typer.echo(f"note: no checkpoint in {run_dir}; starting a new run", err=True)
     log.info("training DIP-STER with %s", config)
-    staging = staged_output(out, OUTPUTS, overwrite=overwrite or options.resume) if main else \
-        contextlib.nullcontext(None)
     try:
-        with staging as stage:
+        with contextlib.ExitStack() as stack:
+            stage = None
+            if main:  # one run per output folder; what a killed run left behind is removed
+                stack.enter_context(run_lock(out))
+                remove_partials(out)
+                stage = stack.enter_context(staged_output(out, OUTPUTS, overwrite=overwrite or options.resume))
             began = time.perf_counter()
             result = train_dipster(series, config, run_dir=run_dir, resume=options.resume, overwrite=overwrite)
             train_seconds = time.perf_counter() - began
@@ -369,12 +377,13 @@ def run_dipster(
                 "outputs": list(OUTPUTS),
             }
             write_json(stage / SUMMARY, summary)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if main and (run_dir / CHECKPOINT_NAME).is_file():
             typer.echo(f"interrupted: checkpoint saved in {run_dir}; rerun with --resume", err=True)
         elif main:
             typer.echo("interrupted before training started; nothing was saved", err=True)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        code = exc.exit_code if isinstance(exc, TrainingInterrupted) else EXIT_INTERRUPTED
+        raise typer.Exit(code) from None
     typer.echo(f"wrote {', '.join(str(out / n) for n in OUTPUTS)} (shape {tuple(shape)}; {result.steps} steps, "
                f"best {result.best_step}) and the run folder {run_dir} in {summary['wall_seconds']:.1f} s")
     typer.echo(format_storage(storage))

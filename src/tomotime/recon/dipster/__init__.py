@@ -22,7 +22,8 @@ from tomotime.recon.dipster.model import SpaceTimeDIP
 from tomotime.recon.dipster.reconstruct import reconstruct_dipster
 from tomotime.recon.dipster.sampling import Normalisation
 from tomotime.recon.dipster.store import load_model, save_model
-from tomotime.recon.dipster.train import TrainResult, train_dipster
+from tomotime.recon.dipster.train import train_dipster
+from tomotime.training import TrainResult
 
 __all__ = [
     "DipsterConfig",

@@ -1,24 +1,28 @@
-"""Hyperparameters of DIP-STER, as one validated dataclass."""
+"""Hyperparameters of DIP-STER: the training engine's options plus the method's own (pydantic)."""
 
 from __future__ import annotations
 
-import math
-import numbers
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, ClassVar, Literal, get_args
 
-from tomotime.errors import InputError
+from pydantic import Field, field_validator
+
 from tomotime.models.generator import ACTIVATIONS, NORMS
+from tomotime.training.config import TrainingConfig
 
 __all__ = ["DipsterConfig", "MANIFOLDS", "LOSSES"]
 
-MANIFOLDS = ("t-y-theta", "cos-sin-y-t", "y-t")
-LOSSES = ("gm", "l2", "l1", "smooth-l1")
+Manifold = Literal["t-y-theta", "cos-sin-y-t", "y-t"]
+Loss = Literal["gm", "l2", "l1", "smooth-l1"]
+MANIFOLDS: tuple[str, ...] = get_args(Manifold)
+LOSSES: tuple[str, ...] = get_args(Loss)
 
 
-@dataclass
-class DipsterConfig:
+class DipsterConfig(TrainingConfig):
     """Everything that defines a DIP-STER training run.
+
+    The options of the training engine (length, learning-rate schedule,
+    holdout stopping, checkpoints, seed, device) are documented in
+    :class:`~tomotime.training.TrainingConfig`; DIP-STER adds:
 
     Parameters
     ----------
@@ -57,31 +61,15 @@ class DipsterConfig:
         Weight of the total variation of the generated slices.
     warmup_steps : int
         Steps trained with the L2 loss before switching to ``loss`` (reliable start from random init).
-    lr, lr_gamma : float
-        Adam learning rate, and its StepLR decay factor.
-    lr_step : int, optional
-        StepLR period in steps (None: a third of the training steps).
     batch_size : int
         Detector rows (slices) per step.
-    steps : int, optional
-        Training steps; when None, ``epochs`` passes over the training rows.
-    epochs : float
-        Training length in passes over all training rows (used when ``steps`` is None).
-    holdout_fraction : float
-        Fraction of projections kept out of training for early stopping (0 disables it).
-    eval_every : int
-        Steps between holdout evaluations (and metrics rows).
-    patience : int, optional
-        Stop after this many evaluations without improvement (None: never stop early).
-    checkpoint_every : int
-        Steps between checkpoints when a run folder is given (0: only at the end / on interrupt).
+    holdout_unit : {"rows", "views"}
+        What ``holdout_fraction`` holds out: random detector rows spread over
+        all projections (each GRS projection is the only record of its moment,
+        so no moment is lost), or whole projections.
     data_offset : float, optional
         Subtracted from the projections before fitting (intensity units); None
         uses their 1st percentile (e.g. a HAADF background).
-    seed : int
-        Seeds initialisation, holdout choice and sampling order.
-    device : str
-        ``"auto"``, ``"cpu"`` or ``"cuda[:N]"``.
     query_angle : float
         Default tilt angle (degrees) at which volumes are generated.
 
@@ -110,112 +98,37 @@ class DipsterConfig:
     against 0.922 / 0.879) in 0.8x the CPU time.
     """
 
-    manifold: str = "y-t"
+    method: ClassVar[str] = "dipster"
+
+    manifold: Manifold = "y-t"
     hidden: tuple[int, ...] = (512, 512)
-    latent: int = 64
-    base_channels: int = 128
-    seed_size: int | None = None
-    min_channels: int = 16
-    thickness: int | None = None
-    norm: str = "group"
-    activation: str = "softplus"
-    loss: str = "l2"
-    gm_scale: float | None = None
-    gm_noise_factor: float = 3.0
-    gm_scale_floor: float = 0.01
-    smooth_l1_beta: float = 1.0
-    tv_weight: float = 1e-5
-    warmup_steps: int = 200
-    lr: float = 1e-3
-    lr_gamma: float = 0.5
-    lr_step: int | None = None
-    batch_size: int = 4
-    steps: int | None = None
-    epochs: float = 25.0
-    holdout_fraction: float = 0.05
-    eval_every: int = 100
-    patience: int | None = 10
-    checkpoint_every: int = 1000
-    data_offset: float | None = 0.0
-    seed: int = 0
-    device: str = "auto"
-    query_angle: float = 0.0
+    latent: int = Field(64, ge=1)
+    base_channels: int = Field(128, ge=1)
+    seed_size: int | None = Field(None, ge=1)
+    min_channels: int = Field(16, ge=1)
+    thickness: int | None = Field(None, ge=1)
+    norm: Literal[NORMS] = "group"
+    activation: Literal[ACTIVATIONS] = "softplus"
+    loss: Loss = "l2"
+    gm_scale: float | None = Field(None, gt=0, allow_inf_nan=False)
+    gm_noise_factor: float = Field(3.0, gt=0, allow_inf_nan=False)
+    gm_scale_floor: float = Field(0.01, gt=0, allow_inf_nan=False)
+    smooth_l1_beta: float = Field(1.0, gt=0, allow_inf_nan=False)
+    tv_weight: float = Field(1e-5, ge=0, allow_inf_nan=False)
+    warmup_steps: int = Field(200, ge=0)
+    holdout_unit: Literal["rows", "views"] = "rows"
+    data_offset: float | None = Field(0.0, allow_inf_nan=False)
+    query_angle: float = Field(0.0, ge=-90, le=90)
+    lr_schedule: Literal["cosine", "step", "constant"] = "step"
 
-    def __post_init__(self) -> None:
-        if isinstance(self.hidden, (int, float)):
-            self.hidden = (int(self.hidden),)
-        self.hidden = tuple(self.hidden)
-
-    def validate(self) -> DipsterConfig:
-        """Check every value; raise :class:`InputError` naming the first impossible one. Returns ``self``."""
-        _choice("manifold", self.manifold, MANIFOLDS)
-        _choice("norm", self.norm, NORMS)
-        _choice("activation", self.activation, ACTIVATIONS)
-        _choice("loss", self.loss, LOSSES)
-        if not all(_is_int(h) and h >= 1 for h in self.hidden):
-            raise InputError(f"hidden={self.hidden!r}: expected a list of positive layer widths")
-        for name in ("latent", "base_channels", "min_channels", "batch_size", "eval_every"):
-            _int(name, getattr(self, name), minimum=1)
-        for name in ("warmup_steps", "checkpoint_every", "seed"):
-            _int(name, getattr(self, name), minimum=0)
-        for name in ("steps", "lr_step", "patience", "thickness", "seed_size"):
-            if getattr(self, name) is not None:
-                _int(name, getattr(self, name), minimum=1)
-        _positive("lr", self.lr)
-        _positive("epochs", self.epochs)
-        _positive("smooth_l1_beta", self.smooth_l1_beta)
-        _positive("gm_scale_floor", self.gm_scale_floor)
-        _positive("gm_noise_factor", self.gm_noise_factor)
-        if self.gm_scale is not None:
-            _positive("gm_scale", self.gm_scale)
-        if not (_is_real(self.lr_gamma) and 0 < self.lr_gamma <= 1):
-            raise InputError(f"lr_gamma={self.lr_gamma!r}: expected a decay factor in (0, 1]")
-        if not (_is_real(self.tv_weight) and self.tv_weight >= 0):
-            raise InputError(f"tv_weight={self.tv_weight!r}: expected a non-negative weight")
-        if not (_is_real(self.holdout_fraction) and 0 <= self.holdout_fraction < 0.5):
-            raise InputError(f"holdout_fraction={self.holdout_fraction!r}: expected a fraction in [0, 0.5)")
-        if self.data_offset is not None and not _is_real(self.data_offset):
-            raise InputError(f"data_offset={self.data_offset!r}: expected a finite number or None")
-        if not (_is_real(self.query_angle) and abs(self.query_angle) <= 90):
-            raise InputError(f"query_angle={self.query_angle!r}: expected an angle in degrees within [-90, 90]")
-        if not isinstance(self.device, str):
-            raise InputError(f"device={self.device!r}: expected 'auto', 'cpu' or 'cuda[:N]'")
-        return self
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dictionary (JSON- and torch-safe), tuples as lists."""
-        out = asdict(self)
-        out["hidden"] = list(self.hidden)
-        return out
-
+    @field_validator("hidden", mode="before")
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> DipsterConfig:
-        """Build from :meth:`to_dict` output; unknown keys are an :class:`InputError`."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise InputError(f"unknown DIP-STER option(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**values)
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _int(name: str, value: Any, *, minimum: int) -> None:
-    if not (_is_int(value) and value >= minimum):
-        raise InputError(f"{name}={value!r}: expected an integer >= {minimum}")
-
-
-def _positive(name: str, value: Any) -> None:
-    if not (_is_real(value) and value > 0):
-        raise InputError(f"{name}={value!r}: expected a positive number")
-
-
-def _choice(name: str, value: Any, options: tuple[str, ...]) -> None:
-    if value not in options:
-        raise InputError(f"{name}={value!r}: expected one of {', '.join(options)}")
+    def _widths(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = (value,)
+        if isinstance(value, list):
+            value = tuple(value)
+        if isinstance(value, tuple) and not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1
+                                                for h in value):
+            raise ValueError("expected a list of positive layer widths")
+        return value

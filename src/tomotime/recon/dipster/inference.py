@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from tomotime.data import VolumeSeries
 from tomotime.device import resolve_device
 from tomotime.errors import InputError
-from tomotime.recon.dipster.distributed import DistributedContext, init_distributed
+from tomotime.training.distributed import DistributedContext, init_distributed
 from tomotime.recon.dipster.model import SpaceTimeDIP
 
 __all__ = ["ExtrapolationWarning", "volume_at", "volume_series"]

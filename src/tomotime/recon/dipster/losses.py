@@ -28,7 +28,8 @@ def geman_mcclure(residual: torch.Tensor, scale: float) -> torch.Tensor:
     return (u / torch.hypot(u, torch.ones_like(u))) ** 2  # = u^2 / (u^2 + 1) without overflow of u^2
 
 
-def data_loss(residual: torch.Tensor, *, kind: str = "gm", scale: float = 1.0, beta: float = 1.0) -> torch.Tensor:
+def data_loss(residual: torch.Tensor, *, kind: str = "gm", scale: float = 1.0, beta: float = 1.0,
+              dim: int | None = None) -> torch.Tensor:
     """Mean data loss of ``residual`` (any shape) in units of ``scale``, see the module description.
 
     Parameters
@@ -41,22 +42,26 @@ def data_loss(residual: torch.Tensor, *, kind: str = "gm", scale: float = 1.0, b
         Residual scale ``c`` (> 0).
     beta : float
         Smooth-L1 transition, in units of ``scale``.
+    dim : int, optional
+        Average over this axis only (e.g. ``-1``: one loss per detector row).
 
     Returns
     -------
     torch.Tensor
-        A scalar.
+        A scalar, or the losses along the remaining axes with ``dim``.
     """
-    if kind == "gm":
-        return geman_mcclure(residual, scale).mean()
     u = residual / scale
-    if kind == "l2":
-        return (u**2).mean()
-    if kind == "l1":
-        return u.abs().mean()
-    if kind == "smooth-l1":
-        return F.smooth_l1_loss(u, torch.zeros_like(u), beta=beta)
-    raise InputError(f"loss={kind!r}: expected one of gm, l2, l1, smooth-l1")
+    if kind == "gm":
+        elementwise = geman_mcclure(residual, scale)
+    elif kind == "l2":
+        elementwise = u**2
+    elif kind == "l1":
+        elementwise = u.abs()
+    elif kind == "smooth-l1":
+        elementwise = F.smooth_l1_loss(u, torch.zeros_like(u), beta=beta, reduction="none")
+    else:
+        raise InputError(f"loss={kind!r}: expected one of gm, l2, l1, smooth-l1")
+    return elementwise.mean() if dim is None else elementwise.mean(dim=dim)
 
 
 def total_variation(slices: torch.Tensor) -> torch.Tensor:

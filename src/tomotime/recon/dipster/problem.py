@@ -1,8 +1,7 @@
-"""The training problem of DIP-STER: normalised data on the device, holdout split, loss scale."""
+"""The training problem of DIP-STER: normalised (and aligned) data on the device, holdout split, loss scale."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,29 +9,31 @@ import torch
 
 from tomotime.data import TiltSeries
 from tomotime.errors import InputError
+from tomotime.preprocess import apply_poses
 from tomotime.recon.dipster.config import DipsterConfig
 from tomotime.recon.dipster.losses import estimate_noise_scale
-from tomotime.recon.dipster.sampling import Normalisation, fit_normalisation, holdout_indices
+from tomotime.recon.dipster.sampling import Normalisation, fit_normalisation, holdout_indices, holdout_rows
 
 __all__ = ["TrainingProblem", "prepare_problem"]
 
 
 @dataclass
 class TrainingProblem:
-    """Everything the training loop reads from the data.
+    """Everything the training reads from the data.
 
     Attributes
     ----------
     images : torch.Tensor, shape (N, Y, X)
-        Normalised projections, ``(raw - offset) / scale``, on the device.
+        Normalised projections, ``(raw - offset) / scale``, on the device
+        (resampled onto the ideal geometry when the series has poses).
     times, angles : torch.Tensor, shape (N,)
         Seconds and degrees (float64, on the device).
     train_pairs : torch.Tensor, shape (M, 2)
         ``(projection, row)`` of every training sample (CPU, int64).
     holdout_pairs : torch.Tensor, shape (H, 2)
-        Samples of the held-out projections.
+        ``(projection, row)`` of every held-out sample.
     holdout : numpy.ndarray
-        Indices of the held-out projections.
+        Flat indices ``projection * Y + row`` of the held-out samples.
     normalisation : Normalisation
     gm_scale : float
         Residual scale ``c`` of the data loss (normalised units).
@@ -53,27 +54,35 @@ class TrainingProblem:
     noise_estimate: float
     slice_shape: tuple[int, int]
 
-    def total_steps(self, config: DipsterConfig) -> int:
-        """Training steps: ``config.steps``, or ``epochs`` passes over the training samples."""
-        if config.steps is not None:
-            return int(config.steps)
-        return max(1, math.ceil(config.epochs * self.train_pairs.shape[0] / config.batch_size))
+
+def _pairs(flat: np.ndarray, n_rows: int) -> torch.Tensor:
+    return torch.from_numpy(np.stack(np.divmod(flat, n_rows), axis=1).astype(np.int64))
 
 
-def _pairs(indices: np.ndarray, n_rows: int) -> torch.Tensor:
-    proj = np.repeat(indices, n_rows)
-    rows = np.tile(np.arange(n_rows), indices.size)
-    return torch.from_numpy(np.stack([proj, rows], axis=1).astype(np.int64))
+def choose_holdout(n: int, n_rows: int, config: DipsterConfig) -> np.ndarray:
+    """Flat ``projection * n_rows + row`` indices held out, by ``config.holdout_unit``.
+
+    Raises
+    ------
+    InputError
+        If too few projections or rows would remain for training.
+    """
+    if config.holdout_unit == "views":
+        views = holdout_indices(n, config.holdout_fraction, seed=config.seed)
+        return (views[:, None] * n_rows + np.arange(n_rows)).reshape(-1)
+    if n < 2:
+        raise InputError(f"the series has {n} projection; DIP-STER needs at least 2")
+    return holdout_rows(n, n_rows, config.holdout_fraction, seed=config.seed)
 
 
 def prepare_problem(series: TiltSeries, config: DipsterConfig, device: torch.device) -> TrainingProblem:
-    """Normalise the data, choose the holdout and the loss scale.
+    """Align (with the series' poses), normalise, choose the holdout and the loss scale.
 
     Raises
     ------
     InputError
         For a series that is not a :class:`TiltSeries`, too few projections for
-        the holdout, too thin a slice, or data without signal.
+        the holdout, too thin a slice, poses that cannot be applied, or data without signal.
     """
     if not isinstance(series, TiltSeries):
         raise InputError(f"series: expected a TiltSeries, got {type(series).__name__}")
@@ -83,10 +92,11 @@ def prepare_problem(series: TiltSeries, config: DipsterConfig, device: torch.dev
     nz = int(config.thickness or nx)
     if nz < 2 or nx < 2:
         raise InputError(f"slice shape (Z, X) = ({nz}, {nx}): expected at least 2 voxels along each axis")
-    holdout = holdout_indices(n, config.holdout_fraction, seed=config.seed)
-    train = np.setdiff1d(np.arange(n), holdout)
-    norm = fit_normalisation(series.images, thickness=nz, offset=config.data_offset)
-    images = (series.images - np.float32(norm.offset)) / np.float32(norm.scale)
+    held = choose_holdout(n, ny, config)
+    train = np.setdiff1d(np.arange(n * ny), held)
+    images = series.images if series.poses is None else apply_poses(series.images, series.poses)
+    norm = fit_normalisation(images, thickness=nz, offset=config.data_offset)
+    images = (images - np.float32(norm.offset)) / np.float32(norm.scale)
     noise = estimate_noise_scale(images[:: max(1, n // 32)])  # a robust estimate needs no more than 32 views
     data_range = float(images.max() - images.min())
     scale = config.gm_scale
@@ -97,8 +107,8 @@ def prepare_problem(series: TiltSeries, config: DipsterConfig, device: torch.dev
         times=torch.as_tensor(series.times, dtype=torch.float64, device=device),
         angles=torch.as_tensor(series.angles, dtype=torch.float64, device=device),
         train_pairs=_pairs(train, ny),
-        holdout_pairs=_pairs(holdout, ny),
-        holdout=holdout,
+        holdout_pairs=_pairs(held, ny),
+        holdout=held,
         normalisation=norm,
         gm_scale=float(scale),
         noise_estimate=noise,

@@ -9,7 +9,8 @@ from tomotime.data import TiltSeries, VolumeSeries
 from tomotime.io.atomic import check_output
 from tomotime.recon.dipster.config import DipsterConfig
 from tomotime.recon.dipster.inference import volume_series
-from tomotime.recon.dipster.train import TrainResult, train_dipster
+from tomotime.recon.dipster.train import train_dipster
+from tomotime.training import TrainResult
 
 __all__ = ["reconstruct_dipster"]
 

@@ -1,15 +1,14 @@
-"""Training data of DIP-STER: intensity normalisation, holdout choice and sampling order."""
+"""Training data of DIP-STER: intensity normalisation and the choice of held-out samples."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import torch
 
 from tomotime.errors import InputError
 
-__all__ = ["Normalisation", "fit_normalisation", "holdout_indices", "epoch_order"]
+__all__ = ["Normalisation", "fit_normalisation", "holdout_indices", "holdout_rows"]
 
 
 @dataclass(frozen=True)
@@ -78,11 +77,26 @@ def holdout_indices(n: int, fraction: float, *, seed: int) -> np.ndarray:
     return np.array([rng.integers(lo, hi) for lo, hi in zip(edges[:-1], edges[1:])], dtype=np.int64)
 
 
-def epoch_order(n_samples: int, epoch: int, *, seed: int) -> torch.Tensor:
-    """Random permutation of ``n_samples`` for one epoch, a pure function of ``(seed, epoch)``.
+def holdout_rows(n: int, n_rows: int, fraction: float, *, seed: int) -> np.ndarray:
+    """Flat indices ``view * n_rows + row`` (sorted) of held-out detector rows spread over all views.
 
-    Making the order depend on nothing but the step keeps a resumed run on the
-    exact path of an uninterrupted one.
+    ``round(fraction * n * n_rows)`` rows are drawn without replacement,
+    stratified over time: the time-ordered views are cut into that many equal
+    blocks of rows and one row is drawn in each, so every stretch of the
+    acquisition is represented and no view loses more than its share.
+
+    Raises
+    ------
+    InputError
+        If no row would be held out although ``fraction > 0``.
     """
-    gen = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch))
-    return torch.randperm(n_samples, generator=gen)
+    if fraction <= 0:
+        return np.zeros(0, dtype=np.int64)
+    total = n * n_rows
+    count = int(round(fraction * total))
+    if count < 1:
+        raise InputError(f"holdout_fraction={fraction}: holds out no row of {n} x {n_rows}; use a larger "
+                         "fraction or holdout_fraction=0")
+    edges = np.linspace(0, total, count + 1).round().astype(np.int64)
+    rng = np.random.default_rng(seed)
+    return np.array([rng.integers(lo, hi) for lo, hi in zip(edges[:-1], edges[1:])], dtype=np.int64)

@@ -1,9 +1,10 @@
-"""Data-parallel DIP-STER across processes, with PyTorch's ``torch.distributed`` (``torchrun``).
+"""Data-parallel training across processes, with PyTorch's ``torch.distributed`` (``torchrun``).
 
 Launched as ``torchrun --nproc_per_node N ...`` (environment ``WORLD_SIZE > 1``,
-``RANK``, ``LOCAL_RANK``), :func:`train_dipster` and :func:`volume_series`
-join one process group (``nccl`` on CUDA, ``gloo`` on the CPU; an already
-initialised group is used as it is) and share the work:
+``RANK``, ``LOCAL_RANK``), the training engine (:func:`tomotime.training.train`)
+and inference (e.g. DIP-STER's ``volume_series``) join one process group
+(``nccl`` on CUDA, ``gloo`` on the CPU; an already initialised group is used
+as it is) and share the work:
 
 * **Training.** ``batch_size`` is the *global* batch: every step the ranks take
   disjoint, contiguous shares of the same sample list a single process would
@@ -17,8 +18,8 @@ initialised group is used as it is) and share the work:
   ``batch_size`` (and usually ``lr``) as for a single larger GPU.
 * **Decisions** that change the control flow are taken together: the step loss
   is averaged over the ranks (a non-finite value on any rank rolls back all of
-  them), the holdout loss is summed over the ranks' shares of the holdout and
-  broadcast from rank 0 (so best state, patience and early stop agree), and a
+  them), the holdout statistics are summed over the ranks' shares of the
+  holdout and broadcast from rank 0 (so best state, patience and early stop agree), and a
   Ctrl-C on any rank stops all of them after the same step.
 * **Files.** Only rank 0 writes (run folder, checkpoints with the unwrapped
   model state, HDF5 volume series); a checkpoint is read by rank 0 and broadcast,
