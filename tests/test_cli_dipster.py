@@ -11,6 +11,9 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import os
+import signal
+import threading
 
 import h5py
 import mrcfile
@@ -227,6 +230,39 @@ def test_ctrl_c_keeps_the_checkpoint_and_resume_finishes(tmp_path, rod, monkeypa
     assert result.exit_code == 0, result.output
     assert json.loads((out / "summary.json").read_text())["training"]["steps"] == 10
     assert sorted(p.name for p in out.iterdir()) == ["model.pt", "run", "summary.json", "volumes.h5"]
+
+
+@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="signals need the main thread")
+def test_sigterm_checkpoints_exits_143_and_resume_cleans_what_a_killed_run_left(tmp_path, rod, monkeypatch):
+    def sigterm(step, info):
+        if step == 4:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(cli_dipster, "train_dipster", functools.partial(train_dipster, callback=sigterm))
+    out = tmp_path / "R"
+    result = dipster(rod, out, *TINY, "--steps", 10)
+    assert result.exit_code == 143, result.output
+    assert torch.load(out / "run" / "checkpoint.pt", weights_only=True)["state"]["step"] == 4
+    (out / ".partial-0bad").mkdir()  # what a kill -9 leaves: a staging folder and a half-written file
+    (out / ".partial-0bad" / "volumes.h5").write_bytes(b"half")
+    (out / "run" / ".checkpoint.0bad.partial.pt").write_bytes(b"half")
+    monkeypatch.undo()
+    assert dipster(rod, out, *TINY, "--steps", 10, "--resume").exit_code == 0
+    assert not list(out.rglob(".*partial*")) and not list(out.rglob("run.lock"))
+
+
+def test_a_second_run_into_a_folder_in_use_is_refused(tmp_path, rod):
+    out = tmp_path / "R"
+    out.mkdir()
+    (out / "run.lock").write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename}))
+    assert_input_error(dipster(rod, out, *TINY, "--steps", 2), str(out), "in use by another run")
+    assert sorted(p.name for p in out.iterdir()) == ["run.lock"]
+
+
+def test_a_collapsed_run_fails_with_a_clear_message(tmp_path, rod):
+    out = tmp_path / "R"
+    assert_input_error(dipster(rod, out, *TINY, "--steps", 40, "--lr", 100), "collapsed", "smaller lr")
+    assert not (out / "volumes.h5").exists() and not (out / "run" / "model.pt").exists()
 
 
 # --- tomotime query -----------------------------------------------------------------------------

@@ -393,3 +393,47 @@ def test_dipster_beats_sliding_window_sirt(tmp_path, one_thread):
     assert dip["ssim_mean"] > sirt["ssim_mean"] + 0.01
     assert dip["ssim_worst"] > sirt["ssim_worst"] + 0.03
     assert dip["rmse_mean"] < sirt["rmse_mean"]
+
+
+# --- collapse and poses ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("lr", [1.0, 100.0])
+def test_far_too_large_a_learning_rate_is_reported_not_trained_to_zeros(tiny_series, tmp_path, lr):
+    cfg = DipsterConfig(**{**TINY, "lr": lr, "steps": 60, "warmup_steps": 0})
+    with pytest.raises(TrainingCollapsed, match="generated slices are constant"):
+        train_dipster(tiny_series, cfg, run_dir=tmp_path, progress=False)
+    assert not (tmp_path / "model.pt").exists()
+
+
+def test_apply_poses_inverts_the_posed_projector(smooth_phantom):
+    from tomotime.physics import VolumeProjector
+    from tomotime.physics.parallel3d import project_with_poses
+    from tomotime.preprocess import apply_poses
+
+    volume = torch.as_tensor(smooth_phantom((24, 24, 24), seed=3), dtype=torch.float32)
+    angles = torch.tensor([-40.0, 0.0, 35.0])
+    poses = torch.tensor([[4.0, 0.0, 1.5, -2.0], [0.0, 0.0, 0.0, 0.0], [-3.0, 0.0, -2.5, 1.25]])
+    measured = project_with_poses(volume, angles, poses).numpy()
+    ideal = VolumeProjector(angles.numpy(), volume.shape, device="cpu").forward(volume).numpy()
+    aligned = apply_poses(measured, poses.numpy())
+    inner = np.s_[:, 5:-5, 5:-5]  # away from the field-of-view edges the shifts uncover
+    assert np.abs(aligned[inner] - ideal[inner]).max() < 0.05 * ideal.max()
+    assert np.abs(measured[inner] - ideal[inner]).max() > 0.2 * ideal.max()  # the poses matter
+    with pytest.raises(InputError, match="axis_tilt"):
+        apply_poses(measured, [[0, 2.0, 0, 0]] * 3)
+
+
+def test_dipster_trains_on_the_aligned_images_of_a_posed_series(tiny_series):
+    rng = np.random.default_rng(1)
+    poses = np.zeros((len(tiny_series), 4), np.float32)
+    poses[:, 0], poses[:, 2:] = rng.uniform(-10, 10, len(poses)), rng.uniform(-4, 4, (len(poses), 2))
+    posed = TiltSeries(tiny_series.images, tiny_series.angles, tiny_series.times, poses=poses)
+    cfg = DipsterConfig(**{**TINY, "steps": 3})
+    plain, aligned = (train_dipster(s, cfg, progress=False) for s in (tiny_series, posed))
+    assert aligned.run["derived"]["poses_applied"] and not plain.run["derived"]["poses_applied"]
+    assert plain.history[0]["holdout_loss"] != aligned.history[0]["holdout_loss"]
+    assert plain.run["data"]["fingerprint"] != aligned.run["data"]["fingerprint"]
+    tilted = TiltSeries(tiny_series.images, tiny_series.angles, tiny_series.times,
+                        poses=np.tile([0, 3.0, 0, 0], (len(tiny_series), 1)))
+    with pytest.raises(InputError, match="inclined tilt axis"):
+        train_dipster(tilted, cfg, progress=False)

@@ -53,7 +53,7 @@ def write_bytes(path: Path, data: bytes) -> Path:
         free = shutil.disk_usage(path.parent).free if path.parent.exists() else 0
         kept = f"; the previous {path.name} is kept" if path.exists() else ""
         raise NoSpaceError(f"no space left on the disk of {path.parent} (needs about "
-                           f"{len(data) / 1e6:.1f} MB for {path.name}, {free / 1e6:.1f} MB free){kept}") from None
+                           f"{len(data) / 1e6:.3g} MB for {path.name}, {free / 1e6:.3g} MB free){kept}") from None
     return path
 
 

@@ -212,7 +212,8 @@ def _rollback(state: TrainState, good: dict[str, Any], value: float, name: str) 
 def _check_collapse(method: Method, state: TrainState) -> None:
     if state.step <= state.config.lr_warmup:
         return
-    why = method.collapsed(state.eval_model) if hasattr(method, "collapsed") else None
+    with torch.no_grad():
+        why = method.collapsed(state.eval_model.eval()) if hasattr(method, "collapsed") else None
     stuck = state.stopped_early or state.stopping.bad >= max(5, state.config.patience or 5)
     if why is None and stuck and state.stopping.never_improved():
         why = "the holdout loss never improved on the initial model"
@@ -259,7 +260,8 @@ def _loop(method: Method, state: TrainState, ckpt: _Checkpointer, *, progress: b
                 bar.set_postfix(loss=f"{loss:.4g}", holdout=f"{holdout:.4g}", refresh=False)
                 if callback is not None:
                     callback(state.step, {"loss": loss, "lr": state.lr,
-                                          "holdout_loss": None if row is None else row["holdout_loss"]})
+                                          "holdout_loss": None if row is None else row["holdout_loss"],
+                                          "model": None if row is None else state.eval_model})
                 if state.dist.any(flag.requested):
                     raise TrainingInterrupted(flag.signum or 2)
     except KeyboardInterrupt:
@@ -319,7 +321,8 @@ def train(method: Method, *, run_dir: str | Path | None = None, resume: bool = F
         Show a progress bar (default: when stderr is a terminal).
     callback : callable, optional
         ``callback(step, info)`` after every step on every rank; ``info`` has
-        ``loss``, ``lr`` and ``holdout_loss`` (None between evaluations).
+        ``loss``, ``lr``, and at evaluations ``holdout_loss`` and ``model`` (the
+        evaluated weights; both None between evaluations).
     dist : DistributedContext
         This process's place under ``torchrun`` (rank 0 alone writes ``run_dir``).
 
