@@ -171,7 +171,7 @@ def _problem(series, cfg):
 ])
 def test_config_rejects_impossible_values(change, name):
     with pytest.raises(InputError, match=name):
-        DipsterConfig(**change).validate()
+        DipsterConfig(**change)
 
 
 def test_too_few_projections_for_a_holdout_of_whole_views():

@@ -155,11 +155,6 @@ class TrainingConfig(BaseModel):
                              "the config.json of a new run)")
         return self
 
-    # --- conveniences ------------------------------------------------------------------
-    def validate(self) -> TrainingConfig:  # noqa: D401 - kept for callers of the former dataclass API
-        """Return ``self`` (validation happens on construction and assignment)."""
-        return self
-
     def to_dict(self) -> dict[str, Any]:
         """Plain dictionary (JSON- and torch-safe), tuples as lists; itself a valid run file."""
         return self.model_dump(mode="json")

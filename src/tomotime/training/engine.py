@@ -141,11 +141,11 @@ def _describe(method: Method, total: int, lr_step: int, dist: DistributedContext
     }
 
 
-def _check_resumable(saved: dict[str, Any], run: dict[str, Any], path: Path) -> None:
+def _check_resumable(saved: dict[str, Any], run: dict[str, Any], path: Path, *, lr_step_free: bool) -> None:
     if saved["run"]["data"]["fingerprint"] != run["data"]["fingerprint"]:
         raise InputError(f"{path}: the checkpoint was trained on other data; resume with the same data")
     old, new = saved["run"]["config"], run["config"]
-    free = (*RESUMABLE, *(("lr_step",) if old.get("lr_schedule") != "step" or new.get("lr_step") is None else ()))
+    free = (*RESUMABLE, *(("lr_step",) if lr_step_free else ()))  # a derived period follows the new length
     changed = sorted(k for k in set(old) | set(new) if k not in free and old.get(k) != new.get(k))
     if changed:
         detail = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed)
@@ -345,24 +345,23 @@ def train(method: Method, *, run_dir: str | Path | None = None, resume: bool = F
     run = _describe(method, total, lr_step, dist)
     path = None if run_dir is None else Path(run_dir)
     writer = path if dist.is_main else None
-    lock = run_lock(path) if writer is not None else contextlib.nullcontext()
-    with dist.together(f"opening the run folder {path}"), contextlib.ExitStack() as stack:
-        if writer is not None:
-            stack.enter_context(lock)
+    with contextlib.ExitStack() as held:  # the run folder's lock, released however the run ends
         saved = None
-        if writer is not None and prepare_run_dir(path, resume=resume, overwrite=overwrite):
-            saved = read_checkpoint(path / CHECKPOINT_NAME, method.name)
-        lock_stack = stack.pop_all()
-    with lock_stack:
+        with dist.together(f"opening the run folder {path}"):
+            if writer is not None:
+                held.enter_context(run_lock(writer))
+                if prepare_run_dir(writer, resume=resume, overwrite=overwrite):
+                    saved = read_checkpoint(writer / CHECKPOINT_NAME, method.name)
         saved = dist.broadcast_object(saved)
         state = TrainState(method.build_model(), cfg, n_train=method.n_train, total_steps=total, lr_step=lr_step,
                            dist=dist)
         if saved is not None:
-            _check_resumable(saved, run, path / CHECKPOINT_NAME)
+            _check_resumable(saved, run, path / CHECKPOINT_NAME,
+                             lr_step_free=cfg.lr_step is None or cfg.lr_schedule != "step")
             state.restore(saved["state"])
             log.info("resuming %s at step %d of %d", path, state.step, total)
         if writer is not None:
-            write_json(path / "config.json", run["config"], overwrite=True)
+            write_json(writer / "config.json", run["config"], overwrite=True)
         ckpt = _Checkpointer(writer, method, run, state)
         _loop(method, state, ckpt, progress=progress, callback=callback)
         result = _finish(method, state, ckpt, run)

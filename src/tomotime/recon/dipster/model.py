@@ -54,7 +54,6 @@ class SpaceTimeDIP(nn.Module):
                  angle_range: tuple[float, float], normalisation: Normalisation, *, n_rows: int,
                  acquisition: dict[str, Any] | None = None, pixel_size: float = 1.0) -> None:
         super().__init__()
-        config.validate()
         self.config = config
         self.slice_shape = (int(slice_shape[0]), int(slice_shape[1]))
         self.n_rows = int(n_rows)

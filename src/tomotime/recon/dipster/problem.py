@@ -12,7 +12,7 @@ from tomotime.errors import InputError
 from tomotime.preprocess import apply_poses
 from tomotime.recon.dipster.config import DipsterConfig
 from tomotime.recon.dipster.losses import estimate_noise_scale
-from tomotime.recon.dipster.sampling import Normalisation, fit_normalisation, holdout_indices, holdout_rows
+from tomotime.recon.dipster.sampling import Normalisation, fit_normalisation, spread_choice
 
 __all__ = ["TrainingProblem", "prepare_problem"]
 
@@ -60,19 +60,17 @@ def _pairs(flat: np.ndarray, n_rows: int) -> torch.Tensor:
 
 
 def choose_holdout(n: int, n_rows: int, config: DipsterConfig) -> np.ndarray:
-    """Flat ``projection * n_rows + row`` indices held out, by ``config.holdout_unit``.
+    """Flat ``projection * n_rows + row`` indices held out: whole projections or rows, by ``holdout_unit``.
 
     Raises
     ------
     InputError
-        If too few projections or rows would remain for training.
+        If too few projections (or rows) would remain for training.
     """
     if config.holdout_unit == "views":
-        views = holdout_indices(n, config.holdout_fraction, seed=config.seed)
+        views = spread_choice(n, config.holdout_fraction, seed=config.seed)
         return (views[:, None] * n_rows + np.arange(n_rows)).reshape(-1)
-    if n < 2:
-        raise InputError(f"the series has {n} projection; DIP-STER needs at least 2")
-    return holdout_rows(n, n_rows, config.holdout_fraction, seed=config.seed)
+    return spread_choice(n * n_rows, config.holdout_fraction, seed=config.seed)
 
 
 def prepare_problem(series: TiltSeries, config: DipsterConfig, device: torch.device) -> TrainingProblem:

@@ -8,7 +8,7 @@ import numpy as np
 
 from tomotime.errors import InputError
 
-__all__ = ["Normalisation", "fit_normalisation", "holdout_indices", "holdout_rows"]
+__all__ = ["Normalisation", "fit_normalisation", "spread_choice"]
 
 
 @dataclass(frozen=True)
@@ -55,48 +55,24 @@ def fit_normalisation(images: np.ndarray, *, thickness: int, offset: float | Non
     return Normalisation(offset=off, scale=top / thickness)
 
 
-def holdout_indices(n: int, fraction: float, *, seed: int) -> np.ndarray:
-    """Indices (sorted) of ``max(1, round(fraction * n))`` projections spread evenly over time.
+def spread_choice(n: int, fraction: float, *, seed: int) -> np.ndarray:
+    """Sorted indices of ``max(1, round(fraction * n))`` of ``n`` time-ordered units, spread over time.
 
-    The ``n`` time-ordered projections are cut into that many equal blocks and
-    one index is drawn at random in each block. ``fraction=0`` gives none.
+    The units are cut into that many equal blocks and one index is drawn at
+    random in each, so every stretch of the acquisition is represented.
+    ``fraction=0`` gives none.
 
     Raises
     ------
     InputError
-        If fewer than two projections would remain for training.
+        If fewer than two units would remain for training.
     """
     if fraction <= 0:
         return np.zeros(0, dtype=np.int64)
     count = max(1, int(round(fraction * n)))
     if n - count < 2:
-        raise InputError(f"the series has {n} projections: too few to keep {count} out for the holdout "
-                         "and train on the rest; use more projections or holdout_fraction=0")
+        raise InputError(f"{n} units (projections or rows): too few to keep {count} out for the holdout and train "
+                         "on the rest; use more projections or holdout_fraction=0")
     edges = np.linspace(0, n, count + 1).round().astype(np.int64)
-    rng = np.random.default_rng(seed)
-    return np.array([rng.integers(lo, hi) for lo, hi in zip(edges[:-1], edges[1:])], dtype=np.int64)
-
-
-def holdout_rows(n: int, n_rows: int, fraction: float, *, seed: int) -> np.ndarray:
-    """Flat indices ``view * n_rows + row`` (sorted) of held-out detector rows spread over all views.
-
-    ``round(fraction * n * n_rows)`` rows are drawn without replacement,
-    stratified over time: the time-ordered views are cut into that many equal
-    blocks of rows and one row is drawn in each, so every stretch of the
-    acquisition is represented and no view loses more than its share.
-
-    Raises
-    ------
-    InputError
-        If no row would be held out although ``fraction > 0``.
-    """
-    if fraction <= 0:
-        return np.zeros(0, dtype=np.int64)
-    total = n * n_rows
-    count = int(round(fraction * total))
-    if count < 1:
-        raise InputError(f"holdout_fraction={fraction}: holds out no row of {n} x {n_rows}; use a larger "
-                         "fraction or holdout_fraction=0")
-    edges = np.linspace(0, total, count + 1).round().astype(np.int64)
     rng = np.random.default_rng(seed)
     return np.array([rng.integers(lo, hi) for lo, hi in zip(edges[:-1], edges[1:])], dtype=np.int64)
