@@ -65,8 +65,9 @@ class TrainingConfig(BaseModel):
     lr_schedule : {"cosine", "step", "constant"}
         Decay after the warm-up: cosine to ``lr * lr_final``, StepLR by
         ``lr_gamma`` every ``lr_step`` steps, or none.
-    lr_warmup : int
-        Steps of linear learning-rate warm-up from ``lr / lr_warmup``.
+    lr_warmup : float
+        Fraction of the planned steps with a linear learning-rate warm-up
+        (the first step uses ``lr`` divided by the warm-up's length in steps).
     lr_gamma : float
         StepLR decay factor (``lr_schedule="step"``).
     lr_step : int, optional
@@ -84,10 +85,14 @@ class TrainingConfig(BaseModel):
     eval_every : int
         Steps between holdout evaluations (and metrics rows).
     patience : int, optional
-        Stop after this many evaluations without improvement of the smoothed
-        holdout loss (None: never stop early).
+        Stop after this many evaluations in a row whose smoothed holdout loss
+        lies more than ``stop_margin`` standard errors above its best (None:
+        never stop early); see :mod:`tomotime.training.stopping`.
     min_fraction : float
         Patience cannot stop a run before this fraction of its planned steps.
+    stop_margin : float
+        Rise above the best smoothed holdout loss, in standard errors of the
+        holdout estimate, that counts against patience.
     holdout_smoothing : float
         Weight of the newest evaluation in the exponential moving average of
         the holdout curve that best state and patience use (1: no smoothing).
@@ -113,7 +118,7 @@ class TrainingConfig(BaseModel):
     batch_size: int = Field(4, ge=1)
     lr: float = Field(1e-3, gt=0, allow_inf_nan=False)
     lr_schedule: Literal["cosine", "step", "constant"] = "cosine"
-    lr_warmup: int = Field(0, ge=0)
+    lr_warmup: float = Field(0.0, ge=0, lt=0.5)
     lr_gamma: float = Field(0.5, gt=0, le=1)
     lr_step: int | None = Field(None, ge=1)
     lr_final: float = Field(0.05, ge=0, le=1)
@@ -123,6 +128,7 @@ class TrainingConfig(BaseModel):
     eval_every: int = Field(100, ge=1)
     patience: int | None = Field(10, ge=1)
     min_fraction: float = Field(0.5, ge=0, le=1)
+    stop_margin: float = Field(1.0, ge=0, allow_inf_nan=False)
     holdout_smoothing: float = Field(0.3, gt=0, le=1)
     min_improvement: float = Field(1e-4, ge=0, lt=1)
     checkpoint_every: int | None = Field(None, ge=0)
@@ -148,7 +154,7 @@ class TrainingConfig(BaseModel):
             raise InputError(describe_validation_error(exc, type(self))) from None
 
     @model_validator(mode="after")
-    def _check_schema(self) -> TrainingConfig:
+    def _check_combinations(self) -> TrainingConfig:
         if self.schema_version != SCHEMA_VERSION:
             raise ValueError(f"schema_version={self.schema_version}: this run file follows schema version "
                              f"{self.schema_version}; this tomotime reads version {SCHEMA_VERSION} (start from "

@@ -98,8 +98,9 @@ class TrainResult:
     Attributes
     ----------
     model : nn.Module
-        The trained network in eval mode: the best state by smoothed holdout
-        loss (without a holdout: the averaged or last weights).
+        The trained network in eval mode: the kept state of the stopping rule
+        (the latest whose smoothed holdout loss is not clearly above the best,
+        see :mod:`.stopping`; without a holdout: the averaged or last weights).
     history : list of dict
         Metrics rows (``step``, ``train_loss``, ``holdout_loss``, ``holdout_se``,
         ``holdout_smoothed``, ``lr``, ``seconds``), one per evaluation, the first at step 0.
@@ -210,11 +211,11 @@ def _rollback(state: TrainState, good: dict[str, Any], value: float, name: str) 
 
 
 def _check_collapse(method: Method, state: TrainState) -> None:
-    if state.step <= state.config.lr_warmup:
+    if state.step <= state.stopping.warmup:
         return
     with torch.no_grad():
         why = method.collapsed(state.eval_model.eval()) if hasattr(method, "collapsed") else None
-    stuck = state.stopped_early or state.stopping.bad >= max(5, state.config.patience or 5)
+    stuck = state.stopped_early or state.stopping.stale >= max(5, state.config.patience or 5)
     if why is None and stuck and state.stopping.never_improved():
         why = "the holdout loss never improved on the initial model"
     if why is not None:
@@ -276,13 +277,13 @@ def _loop(method: Method, state: TrainState, ckpt: _Checkpointer, *, progress: b
 
 
 def _finish(method: Method, state: TrainState, ckpt: _Checkpointer, run: dict[str, Any]) -> TrainResult:
-    use_best = method.n_holdout > 0 and math.isfinite(state.stopping.best)
+    use_best = method.n_holdout > 0 and math.isfinite(state.stopping.kept)
     ckpt.write(state.payload())
     model = state.finish(use_best)
     result = TrainResult(
-        model=model, history=list(state.history), best_step=state.stopping.best_step if use_best else state.step,
+        model=model, history=list(state.history), best_step=state.stopping.kept_step if use_best else state.step,
         steps=state.step, total_steps=state.total_steps, seconds=state.seconds, stopped_early=state.stopped_early,
-        best_holdout_loss=state.stopping.best if use_best else math.nan, nan_events=list(state.nan_events),
+        best_holdout_loss=state.stopping.kept if use_best else math.nan, nan_events=list(state.nan_events),
         run=run, run_dir=ckpt.run_dir)
     if ckpt.run_dir is not None:
         method.save(ckpt.run_dir / "model.pt", model, {"best_step": result.best_step})

@@ -24,7 +24,7 @@ from tomotime.training.config import TrainingConfig
 from tomotime.training.distributed import LOCAL, DistributedContext
 from tomotime.training.stopping import StoppingRule
 
-__all__ = ["TrainState", "epoch_order", "lr_factor"]
+__all__ = ["TrainState", "epoch_order", "lr_factor", "warmup_steps"]
 
 
 def epoch_order(n_samples: int, epoch: int, *, seed: int) -> torch.Tensor:
@@ -33,9 +33,14 @@ def epoch_order(n_samples: int, epoch: int, *, seed: int) -> torch.Tensor:
     return torch.randperm(n_samples, generator=gen)
 
 
+def warmup_steps(config: TrainingConfig, total: int) -> int:
+    """Length of the learning-rate warm-up in steps."""
+    return round(config.lr_warmup * total)
+
+
 def lr_factor(step: int, config: TrainingConfig, total: int, lr_step: int) -> float:
     """Learning rate at ``step`` as a fraction of ``config.lr``: linear warm-up, then the decay."""
-    warm = config.lr_warmup
+    warm = warmup_steps(config, total)
     factor = min(1.0, (step + 1) / warm) if warm else 1.0
     if config.lr_schedule == "step":
         return factor * config.lr_gamma ** (step // lr_step)
@@ -75,8 +80,9 @@ class TrainState:
         self.ema = None if config.ema_decay is None else AveragedModel(
             model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
         self.stopping = StoppingRule(
-            smoothing=config.holdout_smoothing, patience=config.patience, warmup=config.lr_warmup,
-            min_step=math.ceil(config.min_fraction * self.total_steps), min_improvement=config.min_improvement)
+            smoothing=config.holdout_smoothing, patience=config.patience, warmup=warmup_steps(config, self.total_steps),
+            min_step=math.ceil(config.min_fraction * self.total_steps), min_improvement=config.min_improvement,
+            margin=config.stop_margin)
         self.step = 0
         self.history: list[dict[str, float]] = []
         self.best_state = copy.deepcopy(self.eval_model.state_dict())
@@ -151,7 +157,7 @@ class TrainState:
 
     def record(self, holdout_mean: float, holdout_se: float) -> dict[str, float]:
         """Feed the stopping rule, keep the best state, append and return a metrics row."""
-        if self.stopping.update(self.step, holdout_mean):
+        if self.stopping.update(self.step, holdout_mean, holdout_se):
             self.best_state = copy.deepcopy(self.eval_model.state_dict())
         self.stopped_early = self.dist.broadcast_flag(self.stopping.should_stop(self.step))
         row = {"step": self.step, "train_loss": self.loss_sum / self.loss_count if self.loss_count else math.nan,

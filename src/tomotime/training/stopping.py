@@ -1,10 +1,15 @@
-"""The holdout stopping rule: smoothed curve, best state, patience after a minimum share of the run.
+"""The holdout stopping rule: smoothed curve, best state, stop only on a clear rise after a minimum share of the run.
 
-A single holdout evaluation is a noisy estimate, and early in training the
-loss can jump by several times between evaluations. The rule therefore
-judges an exponential moving average of the holdout curve, counts patience
-only after the learning-rate warm-up, and never stops a run before
-``min_fraction`` of its planned steps.
+A single holdout evaluation is a noisy estimate, early in training the loss
+can jump by several times between evaluations, and on noisy data the holdout
+curve flattens long before the reconstruction stops improving (the noise
+dominates the held-out loss while the learning-rate decay still sharpens the
+signal). The rule therefore judges an exponential moving average of the
+holdout curve, keeps the latest state that is not clearly worse than the
+best (on a plateau the longer-trained state), and stops a run only when
+it has risen clearly -- by more than ``margin`` standard errors of the
+holdout estimate -- above that best for ``patience`` evaluations in a row,
+and never before ``min_fraction`` of the planned steps. A plateau does not stop it.
 """
 
 from __future__ import annotations
@@ -42,13 +47,16 @@ class StoppingRule:
     smoothing : float
         Weight of the newest value in the moving average (1: raw values).
     patience : int or None
-        Evaluations without improvement that stop the run (None: never).
+        Consecutive evaluations clearly above the best that stop the run (None: never).
     min_step : int
         No stop before this step.
     warmup : int
-        Evaluations up to this step do not count against patience.
+        Evaluations up to this step count neither against patience nor as stale.
     min_improvement : float
         Relative decrease that counts as an improvement.
+    margin : float
+        How far above the best, in standard errors of the holdout estimate,
+        the smoothed loss must lie for an evaluation to count against patience.
     """
 
     smoothing: float
@@ -56,14 +64,22 @@ class StoppingRule:
     min_step: int
     warmup: int
     min_improvement: float
+    margin: float = 1.0
     smoothed: float = math.nan
     best: float = math.inf
-    best_step: int = 0
-    bad: int = 0
+    kept: float = math.nan
+    kept_step: int = 0
+    worse: int = 0
+    stale: int = 0
     first: float = math.nan
 
-    def update(self, step: int, value: float) -> bool:
-        """Add the holdout loss at ``step``; return whether it is the new best (smoothed) value."""
+    def update(self, step: int, value: float, se: float = 0.0) -> bool:
+        """Add the holdout loss (and its standard error) at ``step``; return whether to keep this state.
+
+        The kept state is the latest one whose smoothed loss is not clearly
+        above the best: on a plateau the later, longer-trained state wins;
+        after a clear rise the state before it stays.
+        """
         if not math.isfinite(value):
             return False
         self.smoothed = value if not math.isfinite(self.smoothed) else \
@@ -71,15 +87,18 @@ class StoppingRule:
         if not math.isfinite(self.first):
             self.first = self.smoothed
         if self.smoothed < self.best * (1 - self.min_improvement):
-            self.best, self.best_step, self.bad = self.smoothed, step, 0
-            return True
-        if step > self.warmup:
-            self.bad += 1
-        return False
+            self.best, self.stale = self.smoothed, 0
+        elif step > self.warmup:
+            self.stale += 1
+        clearly_worse = self.smoothed > self.best + self.margin * (se if math.isfinite(se) else 0.0)
+        self.worse = self.worse + 1 if clearly_worse and step > self.warmup else 0
+        if not clearly_worse:
+            self.kept, self.kept_step = self.smoothed, step
+        return not clearly_worse
 
     def should_stop(self, step: int) -> bool:
         """Whether patience is exhausted and the run is past its minimum length."""
-        return self.patience is not None and self.bad >= self.patience and step >= self.min_step
+        return self.patience is not None and self.worse >= self.patience and step >= self.min_step
 
     def never_improved(self) -> bool:
         """Whether the smoothed holdout loss never went below its first value."""
@@ -89,6 +108,6 @@ class StoppingRule:
         return asdict(self)
 
     def load(self, state: dict[str, float]) -> None:
-        for key in ("smoothed", "best", "first"):
+        for key in ("smoothed", "best", "kept", "first"):
             setattr(self, key, float(state[key]))
-        self.best_step, self.bad = int(state["best_step"]), int(state["bad"])
+        self.kept_step, self.worse, self.stale = int(state["kept_step"]), int(state["worse"]), int(state["stale"])

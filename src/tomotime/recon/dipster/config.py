@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal, get_args
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from tomotime.models.generator import ACTIVATIONS, NORMS
 from tomotime.training.config import TrainingConfig
@@ -132,3 +132,10 @@ class DipsterConfig(TrainingConfig):
                                                 for h in value):
             raise ValueError("expected a list of positive layer widths")
         return value
+
+    @model_validator(mode="after")
+    def _check_channels(self) -> DipsterConfig:
+        if self.min_channels > self.base_channels:
+            raise ValueError(f"min_channels={self.min_channels}: the channel floor exceeds "
+                             f"base_channels={self.base_channels}")
+        return self
