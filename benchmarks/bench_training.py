@@ -8,10 +8,12 @@ holdout evaluation, the holdout loss and, every ``--truth-every`` evaluations,
 the error against the truth (Otsu-masked RMSE %, mean over time, and SSIM).
 The stopping rules are then replayed on the recorded holdout curves:
 
-* ``old``: the former rule (raw holdout values, patience 10 evaluations, no
-  minimum run length) on whole held-out views;
-* ``new``: the engine's rule (EMA-smoothed holdout, patience 10, no stop
-  before ``min_fraction`` of the run) on held-out rows spread over all views.
+* ``old``: the former rule (raw holdout values, stop after 10 evaluations
+  without a new minimum, no minimum run length);
+* ``new``: the engine's rule (:mod:`tomotime.training.stopping`: EMA-smoothed
+  holdout, stop after 10 evaluations in a row more than one standard error
+  above the best, not before half the run; the kept state is the latest one
+  not clearly worse than the best).
 
 "Truth stops improving" is the first recorded step whose truth RMSE lies
 within 1 % (relative) of the run's best. The new rule passes when it stops no
@@ -50,25 +52,38 @@ from tomotime.training.stopping import StoppingRule  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results"
 BASE = dict(manifold="y-t", hidden=(256,), base_channels=64, batch_size=8, lr=1e-3, patience=None, device="cpu")
 VARIANTS = {
-    "old": dict(holdout_unit="views", lr_schedule="step", lr_warmup=0, grad_clip=None, ema_decay=None),
-    "rows": dict(holdout_unit="rows", lr_schedule="step", lr_warmup=0, grad_clip=None, ema_decay=None),
-    "cosine": dict(holdout_unit="rows", lr_schedule="cosine", lr_warmup=200, grad_clip=None, ema_decay=None),
-    "clip": dict(holdout_unit="rows", lr_schedule="cosine", lr_warmup=200, grad_clip=1.0, ema_decay=None),
-    "ema": dict(holdout_unit="rows", lr_schedule="cosine", lr_warmup=200, grad_clip=1.0, ema_decay=0.995),
+    "old": dict(holdout_unit="views", lr_schedule="step", lr_warmup=0.0, grad_clip=None, ema_decay=None),
+    "rows": dict(holdout_unit="rows", lr_schedule="step", lr_warmup=0.0, grad_clip=None, ema_decay=None),
+    "cosine": dict(holdout_unit="rows", lr_schedule="cosine", lr_warmup=0.025, grad_clip=None, ema_decay=None),
+    "clip": dict(holdout_unit="rows", lr_schedule="cosine", lr_warmup=0.025, grad_clip=1.0, ema_decay=None),
+    "ema": dict(holdout_unit="rows", lr_schedule="cosine", lr_warmup=0.025, grad_clip=1.0, ema_decay=0.995),
 }
-RULES = {"old": dict(smoothing=1.0, patience=10, min_fraction=0.0),
-         "new": dict(smoothing=0.3, patience=10, min_fraction=0.5)}
+NEW_RULE = dict(smoothing=0.3, patience=10, min_fraction=0.5, margin=1.0)
 
 
-def replay(rule: dict, steps: list[int], holdout: list[float], total: int, warmup: int) -> dict:
-    """Where ``rule`` would have stopped on a recorded holdout curve, and which step it would keep."""
-    r = StoppingRule(smoothing=rule["smoothing"], patience=rule["patience"], warmup=warmup,
-                     min_step=math.ceil(rule["min_fraction"] * total), min_improvement=1e-4)
+def replay_old(steps: list[int], holdout: list[float], warmup: int, patience: int = 10) -> dict:
+    """The former rule: raw values, stop after ``patience`` evaluations without a new minimum."""
+    best, best_step, bad = math.inf, 0, 0
     for step, value in zip(steps, holdout):
-        r.update(step, value)
+        if value < best * (1 - 1e-4):
+            best, best_step, bad = value, step, 0
+        elif step > warmup:
+            bad += 1
+        if bad >= patience:
+            return {"stop_step": step, "kept_step": best_step}
+    return {"stop_step": steps[-1], "kept_step": best_step}
+
+
+def replay_new(steps: list[int], holdout: list[float], se: list[float], total: int, warmup: int) -> dict:
+    """The engine's rule (:class:`StoppingRule` with the defaults) on a recorded curve."""
+    r = StoppingRule(smoothing=NEW_RULE["smoothing"], patience=NEW_RULE["patience"], warmup=warmup,
+                     min_step=math.ceil(NEW_RULE["min_fraction"] * total), min_improvement=1e-4,
+                     margin=NEW_RULE["margin"])
+    for step, value, err in zip(steps, holdout, se):
+        r.update(step, value, err)
         if r.should_stop(step):
-            return {"stop_step": step, "best_step": r.best_step}
-    return {"stop_step": steps[-1], "best_step": r.best_step}
+            return {"stop_step": step, "kept_step": r.kept_step}
+    return {"stop_step": steps[-1], "kept_step": r.kept_step}
 
 
 def spikes(losses: np.ndarray, factor: float = 5.0, window: int = 100) -> dict:
@@ -81,39 +96,41 @@ def spikes(losses: np.ndarray, factor: float = 5.0, window: int = 100) -> dict:
 def run_variant(name: str, series, truth, args) -> dict:
     cfg = DipsterConfig(**BASE, **VARIANTS[name], steps=args.train_steps, eval_every=args.eval_every,
                         seed=args.seed)
-    curve, losses, evals = [], [], {"n": 0}
+    truth_points, losses, evals = {}, [], {"n": 0}
 
     def record(step, info):
         losses.append(info["loss"])
         if info["model"] is None:
             return
-        point = {"step": step, "holdout": info["holdout_loss"]}
         if evals["n"] % args.truth_every == 0 or step >= args.train_steps:
             metrics = evaluate_against_truth(volume_series(info["model"], progress=False), truth)
-            point.update(rmse=float(metrics["rmse_mean"]), ssim=float(metrics["ssim_mean"]))
+            truth_points[step] = {"rmse": float(metrics["rmse_mean"]), "ssim": float(metrics["ssim_mean"])}
             info["model"].train()
         evals["n"] += 1
-        curve.append(point)
 
     began = time.perf_counter()
     result = train_dipster(series, cfg, progress=False, callback=record)
     seconds = time.perf_counter() - began
     final = evaluate_against_truth(volume_series(result.model, progress=False), truth)
-    steps, holdout = [p["step"] for p in curve], [p["holdout"] for p in curve]
+    curve = [{"step": int(r["step"]), "holdout": r["holdout_loss"], "se": r["holdout_se"],
+              **truth_points.get(int(r["step"]), {})} for r in result.history if r["step"] > 0]
+    steps, holdout, se = ([p[k] for p in curve] for k in ("step", "holdout", "se"))
     truth_pts = [p for p in curve if "rmse" in p]
     best_rmse = min(p["rmse"] for p in truth_pts)
     plateau = next(p["step"] for p in truth_pts if p["rmse"] <= 1.01 * best_rmse)
-    rules = {k: replay(v, steps, holdout, args.train_steps, cfg.lr_warmup) for k, v in RULES.items()}
-    at = {p["step"]: p for p in truth_pts}
+    warmup = round(cfg.lr_warmup * args.train_steps)
+    rules = {"old": replay_old(steps, holdout, warmup), "new": replay_new(steps, holdout, se, args.train_steps, warmup)}
     for rule in rules.values():
-        nearest = min(truth_pts, key=lambda p: abs(p["step"] - rule["stop_step"]))
-        rule["rmse_at_stop"], rule["ssim_at_stop"] = nearest["rmse"], nearest["ssim"]
+        for key in ("stop", "kept"):
+            nearest = min(truth_pts, key=lambda p: abs(p["step"] - rule[f"{key}_step"]))
+            rule[f"rmse_at_{key}"], rule[f"ssim_at_{key}"] = nearest["rmse"], nearest["ssim"]
         rule["no_earlier_than_truth_plateau"] = rule["stop_step"] >= plateau - 0.1 * args.train_steps
     return {"config": cfg.to_dict(), "train_seconds": round(seconds, 1), "curve": curve,
             "truth_plateau_step": plateau, "best_truth_rmse": best_rmse, "rules": rules,
             "returned_model": {"best_step": result.best_step, "rmse": float(final["rmse_mean"]),
                                "ssim": float(final["ssim_mean"]), "ssim_worst": float(final["ssim_worst"])},
-            "loss_spikes": spikes(np.asarray(losses)), "checked_steps": sorted(at)}
+            "relative_holdout_se": float(np.median(np.asarray(se) / np.asarray(holdout))),
+            "loss_spikes": spikes(np.asarray(losses))}
 
 
 def plot(results: dict, path: Path) -> None:
@@ -161,6 +178,7 @@ def main(argv: list[str] | None = None) -> Path:
     results = {"environment": environment(torch.device("cpu")),
                "case": {"scenario": "nanostar-reshaping", "size": args.size, "views": args.steps,
                         "dose": args.dose, "train_steps": args.train_steps, "eval_every": args.eval_every},
+               "new_rule": NEW_RULE,
                "variants": {}}
     for name in args.variants.split(","):
         results["variants"][name] = run_variant(name, series, truth, args)

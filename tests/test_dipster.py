@@ -168,6 +168,7 @@ def _problem(series, cfg):
     ({"batch_size": 0}, "batch_size"), ({"holdout_fraction": 0.7}, "holdout_fraction"),
     ({"lr_gamma": 1.5}, "lr_gamma"), ({"norm": "batch"}, "norm"), ({"hidden": (0,)}, "hidden"),
     ({"steps": 2.5}, "steps"), ({"query_angle": 120}, "query_angle"), ({"tv_weight": -1}, "tv_weight"),
+    ({"min_channels": 200}, "min_channels=200: the channel floor exceeds"), ({"lr_warmup": 0.6}, "lr_warmup"),
 ])
 def test_config_rejects_impossible_values(change, name):
     with pytest.raises(InputError, match=name):

@@ -95,7 +95,7 @@ def image() -> np.ndarray:
 
 def config(**changes) -> FitImageConfig:
     base = dict(steps=30, batch_size=4, lr=1e-2, eval_every=5, holdout_fraction=0.2, patience=None,
-                checkpoint_every=0, device="cpu", lr_warmup=3, grad_clip=1.0, ema_decay=0.9)
+                checkpoint_every=0, device="cpu", lr_warmup=0.1, grad_clip=1.0, ema_decay=0.9)
     return FitImageConfig(**{**base, **changes})
 
 
@@ -231,28 +231,31 @@ def test_checkpoints_of_another_method_or_damaged_ones_are_refused(image, tmp_pa
 
 # --- stopping and collapse ---------------------------------------------------------------------------
 
-def test_stopping_rule_smooths_waits_for_the_minimum_length_and_keeps_the_best():
-    rule = StoppingRule(smoothing=0.5, patience=2, min_step=60, warmup=0, min_improvement=0.0)
-    for step, value in [(0, 8.0), (10, 4.0), (20, 40.0), (30, 5.0)]:  # one spike of 10x
-        rule.update(step, value)
-    assert rule.best_step == 10 and rule.smoothed == pytest.approx(((8 + 4) / 2 + 40) / 4 + 5 / 2)
-    assert rule.bad == 2 and not rule.should_stop(30)  # patience is spent, but the run is too young
-    assert rule.should_stop(60)
-    raw = StoppingRule(smoothing=1.0, patience=2, min_step=0, warmup=0, min_improvement=0.0)
+def test_stopping_rule_ignores_spikes_and_plateaus_and_stops_on_a_clear_rise():
+    rule = StoppingRule(smoothing=0.5, patience=2, min_step=60, warmup=0, min_improvement=0.0, margin=1.0)
+    keep = [rule.update(step, value, se=0.5) for step, value in [(0, 8.0), (10, 4.0), (20, 40.0), (30, 4.0)]]
+    assert keep == [True, True, False, False] and rule.kept_step == 10  # one spike of 10x, still decaying
+    assert rule.smoothed == pytest.approx(((8 + 4) / 2 + 40) / 4 + 4 / 2) and rule.worse == 2
+    assert not rule.should_stop(30) and rule.should_stop(60)  # patience is spent, but not before min_step
+    for step in range(40, 120, 10):
+        rule.update(step, rule.best + 0.2, se=0.5)  # back on a plateau within the noise of the best
+    assert rule.worse == 0 and rule.kept_step == 110 and not rule.should_stop(110)  # the later state is kept
+    raw = StoppingRule(smoothing=1.0, patience=2, min_step=0, warmup=0, min_improvement=0.0, margin=0.0)
     for step, value in [(0, 8.0), (10, 4.0), (20, 40.0), (30, 5.0)]:
         raw.update(step, value)
-    assert raw.should_stop(30)  # the unsmoothed rule stops on the spike
+    assert raw.should_stop(30)  # without smoothing and margin the spike and its tail stop the run
     est = HoldoutEstimate.from_sums(total=6.0, squares=14.0, count=3)  # losses 1, 2, 3
     assert est.mean == 2.0 and est.se == pytest.approx(1 / math.sqrt(3))
 
 
-def test_patience_stops_a_run_and_returns_the_best_state(image):
+def test_patience_stops_a_run_that_overfits_and_returns_the_kept_state(image):
     result = train(FitImage(image, config(steps=400, lr=0.03, lr_schedule="constant", grad_clip=None,
                                           eval_every=1, patience=2, min_fraction=0.0, holdout_smoothing=1.0,
-                                          ema_decay=None)), progress=False)
+                                          stop_margin=0.0, ema_decay=None)), progress=False)
     assert result.stopped_early and result.steps < 400
     assert result.best_step < result.steps
-    assert result.best_holdout_loss == min(r["holdout_loss"] for r in result.history)
+    kept = next(r for r in result.history if r["step"] == result.best_step)
+    assert result.best_holdout_loss == kept["holdout_loss"] <= min(r["holdout_loss"] for r in result.history)
 
 
 def test_a_collapsed_model_stops_with_a_clear_error(image, tmp_path):
@@ -268,9 +271,9 @@ def test_a_collapsed_model_stops_with_a_clear_error(image, tmp_path):
 # --- schedule and sampling ---------------------------------------------------------------------------
 
 def test_learning_rate_warms_up_then_decays():
-    cos = config(lr_warmup=10, lr_schedule="cosine", lr_final=0.1)
-    assert [lr_factor(s, cos, 110, 1) for s in (0, 4, 9)] == pytest.approx([0.1, 0.5, 1.0])
-    assert lr_factor(60, cos, 110, 1) == pytest.approx(0.55) and lr_factor(110, cos, 110, 1) == pytest.approx(0.1)
+    cos = config(lr_warmup=0.1, lr_schedule="cosine", lr_final=0.1)  # 10 of 100 steps
+    assert [lr_factor(s, cos, 100, 1) for s in (0, 4, 9)] == pytest.approx([0.1, 0.5, 1.0])
+    assert lr_factor(55, cos, 100, 1) == pytest.approx(0.55) and lr_factor(100, cos, 100, 1) == pytest.approx(0.1)
     step = config(lr_warmup=0, lr_schedule="step", lr_gamma=0.5)
     assert [lr_factor(s, step, 90, 30) for s in (0, 29, 30, 89)] == [1.0, 1.0, 0.5, 0.25]
 
