@@ -375,3 +375,52 @@ def test_sliding_window_streams_to_hdf5(tmp_path):
         assert np.allclose(h5["volumes"][2], in_memory[2])
         assert np.allclose(h5["times"][()], times)
     assert streamed.shape == (4, n, n, n)
+
+
+# ---------------------------------------------------------------- poses in the solvers
+
+
+def test_fbp_with_zero_poses_equals_fbp_without_poses():
+    """No spike at the rotation centre (before: 1.19 at the centre of a disc of 1, 0.96 next to it)."""
+    n, rows = 33, 4
+    zz, _, xx = np.mgrid[:n, :rows, :n] - (n - 1) / 2
+    cylinder = torch.tensor((zz**2 + xx**2 < 12**2).astype(np.float32))
+    plain = VolumeProjector(FULL_RANGE, cylinder.shape)
+    data = plain(cylinder)
+    posed = VolumeProjector(FULL_RANGE, cylinder.shape, poses=np.zeros((FULL_RANGE.size, 4)))
+    torch.testing.assert_close(fbp(posed, data), fbp(plain, data), atol=1e-4, rtol=0)
+
+
+def test_fbp_with_shift_poses_undoes_the_shifts():
+    n, rows = 33, 4
+    zz, _, xx = np.mgrid[:n, :rows, :n] - (n - 1) / 2
+    cylinder = torch.tensor((zz**2 + xx**2 < 12**2).astype(np.float32))
+    poses = np.zeros((FULL_RANGE.size, 4))
+    poses[:, 3] = np.random.default_rng(0).uniform(-0.5, 0.5, FULL_RANGE.size)
+    posed = VolumeProjector(FULL_RANGE, cylinder.shape, poses=poses)
+    rec = fbp(posed, posed(cylinder)).numpy()
+    inner = (zz**2 + xx**2 < 9**2)
+    assert rec[inner].mean() == pytest.approx(1.0, abs=0.02)
+    assert rec[inner].std() < 0.03
+
+
+def test_sirt_recovers_an_inclined_tilt_axis_through_axis_tilt(smooth_phantom):
+    """Data from an independent simulation of an axis inclined by 10 degrees: fitting axis_tilt=+10 explains them best.
+
+    Measured (SIRT residual after 60 iterations): 0.029 at +10, 0.041 at 0, 0.062 at -10; before the fix axis_tilt
+    only re-oriented the object and +10 did no better than 0 (0.044 against 0.041).
+    """
+    from test_projectors import _inclined_axis_projection
+
+    truth = smooth_phantom((16, 16, 16), seed=4, width=(0.1, 0.15), extent=0.4, n_blobs=6).astype(np.float32)
+    angles = np.linspace(-70, 70, 36)
+    deep = np.pad(truth, ((8, 8), (0, 0), (0, 0)))  # room along the beam, so the reference cuts nothing off
+    data = torch.tensor(np.stack([_inclined_axis_projection(deep, a, 10.0) for a in angles]), dtype=torch.float32)
+    residual = {}
+    for phi in (-10.0, 0.0, 10.0):
+        poses = np.zeros((angles.size, 4))
+        poses[:, 1] = phi
+        op = VolumeProjector(angles, truth.shape, poses=poses)
+        x = sirt(op, data, iterations=60, progress=False)
+        residual[phi] = float((op(x) - data).norm() / data.norm())
+    assert residual[10.0] < 0.8 * residual[0.0] and residual[10.0] < 0.8 * residual[-10.0]

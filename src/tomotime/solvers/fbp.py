@@ -10,7 +10,7 @@ import torch
 from tomotime.errors import InputError
 from tomotime.physics.linear_operator import LinearOperator
 from tomotime.physics.parallel2d import ParallelProjector2D
-from tomotime.physics.parallel3d import VolumeProjector
+from tomotime.physics.parallel3d import VolumeProjector, backproject_with_poses
 from tomotime.solvers.common import as_data_tensor
 
 __all__ = ["fbp", "ramp_filter", "angular_weights", "backproject_pixels", "FILTERS"]
@@ -118,8 +118,8 @@ def fbp(op: LinearOperator, data, *, filter: str = "ram-lak") -> torch.Tensor:
 
     Each projection row is filtered along the detector with the apodised ramp,
     weighted by its angular quadrature weight and back-projected pixel by pixel
-    (:func:`backproject_pixels`); with per-view poses the transpose of the
-    projector is used instead.
+    (:func:`backproject_pixels`; with per-view poses,
+    :func:`~tomotime.physics.parallel3d.backproject_with_poses`).
 
     Parameters
     ----------
@@ -152,4 +152,6 @@ def fbp(op: LinearOperator, data, *, filter: str = "ram-lak") -> torch.Tensor:
         nz, ny, nx = op.domain_shape
         slices = backproject_pixels(filtered.permute(1, 0, 2), op.angles, (nz, nx))  # (Y, Z, X)
         return slices.permute(1, 0, 2)
-    return op.adjoint(filtered)  # with poses: the transpose of the projector
+    if isinstance(op, VolumeProjector):
+        return backproject_with_poses(filtered, op.angles, op.poses, op.domain_shape)
+    return op.adjoint(filtered)
