@@ -78,7 +78,7 @@ AnglesOption = Annotated[
                                   "default: a sidecar with the same stem, or angles stored in FILE."),
 ]
 WideAnglesOption = Annotated[
-    bool, typer.Option("--allow-wide-angles", help="Accept tilt angles outside (-90, 90) degrees.")
+    bool, typer.Option("--allow-wide-angles", help="Accept tilt angles outside [-90, 90] degrees.")
 ]
 OutDirOption = Annotated[Path, typer.Option("--out", "-o", help="Output folder (created if missing).")]
 OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")]

@@ -113,8 +113,8 @@ def simulate_acquisition(
     if angles.size != n:
         raise InputError(f"angles: {angles.size} angles given for {n} time steps; expected one per step")
     times = truth.times if times is None else check_times(times, n)
-    if (np.abs(angles) >= 90).any():
-        raise InputError("angles: expected tilt angles inside (-90, 90) degrees")
+    if not np.isfinite(angles).all() or (np.abs(angles) > 90).any():
+        raise InputError("angles: expected finite tilt angles inside [-90, 90] degrees")
     rng = np.random.default_rng(seed)
     shifts = rng.normal(0.0, shift_std, size=(n, 2)) if shift_std > 0 else np.zeros((n, 2))
     sweep = ((np.arange(blur_samples) + 0.5) / blur_samples - 0.5) * tilt_blur if tilt_blur > 0 else np.zeros(1)
