@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tomotime.errors import FormatError, InputError
+from tomotime.errors import FormatError
 from tomotime.io import read_angles, read_em, read_tilt_series, read_volume
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
