@@ -404,23 +404,29 @@ def test_fbp_with_shift_poses_undoes_the_shifts():
     assert rec[inner].std() < 0.03
 
 
-def test_sirt_recovers_an_inclined_tilt_axis_through_axis_tilt(smooth_phantom):
-    """Data from an independent simulation of an axis inclined by 10 degrees: fitting axis_tilt=+10 explains them best.
+def test_an_inclined_tilt_axis_is_recovered_by_fitting_axis_tilt(smooth_phantom):
+    """Data from an independent simulation of an axis inclined by 10 degrees: axis_tilt=+10 explains them best.
 
-    Measured (SIRT residual after 60 iterations): 0.029 at +10, 0.041 at 0, 0.062 at -10; before the fix axis_tilt
-    only re-oriented the object and +10 did no better than 0 (0.044 against 0.041).
+    The fit is least squares (scipy's LSQR, to which SIRT also converges, only faster). Measured residuals: 0.017
+    at +10 against 0.033 at 0; before the fix axis_tilt only re-oriented the object, and +10 did worse than 0
+    (0.037 against 0.033).
     """
+    from scipy.sparse.linalg import LinearOperator as ScipyOperator, lsqr
     from test_projectors import _inclined_axis_projection
 
     truth = smooth_phantom((16, 16, 16), seed=4, width=(0.1, 0.15), extent=0.4, n_blobs=6).astype(np.float32)
-    angles = np.linspace(-70, 70, 36)
+    angles = np.linspace(-70, 70, 24)
     deep = np.pad(truth, ((8, 8), (0, 0), (0, 0)))  # room along the beam, so the reference cuts nothing off
-    data = torch.tensor(np.stack([_inclined_axis_projection(deep, a, 10.0) for a in angles]), dtype=torch.float32)
+    data = np.stack([_inclined_axis_projection(deep, a, 10.0) for a in angles]).astype(np.float32)
     residual = {}
-    for phi in (-10.0, 0.0, 10.0):
+    for phi in (0.0, 10.0):
         poses = np.zeros((angles.size, 4))
         poses[:, 1] = phi
         op = VolumeProjector(angles, truth.shape, poses=poses)
-        x = sirt(op, data, iterations=60, progress=False)
-        residual[phi] = float((op(x) - data).norm() / data.norm())
-    assert residual[10.0] < 0.8 * residual[0.0] and residual[10.0] < 0.8 * residual[-10.0]
+        matrix = ScipyOperator(
+            (data.size, truth.size), dtype=np.float32,
+            matvec=lambda v: op(torch.tensor(v.reshape(truth.shape), dtype=torch.float32)).numpy().ravel(),
+            rmatvec=lambda r: op.adjoint(torch.tensor(r.reshape(data.shape), dtype=torch.float32)).numpy().ravel())
+        x = lsqr(matrix, data.ravel(), iter_lim=15)[0]
+        residual[phi] = float(np.linalg.norm(matrix.matvec(x) - data.ravel()) / np.linalg.norm(data))
+    assert residual[10.0] < 0.7 * residual[0.0]
