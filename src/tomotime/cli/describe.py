@@ -148,4 +148,5 @@ def format_output_report(report: dict[str, Any]) -> str:
         lines.append(f"made by       {made.get('command', '?')}")
         lines.append(f"record        {made['record']} (tomotime {made.get('tomotime_version', '?')}"
                      + (f", {made['started']}" if "started" in made else "") + ")")
+    lines += [f"note: {text}" for text in report.get("notes", [])]
     return "\n".join(lines)

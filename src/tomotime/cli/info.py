@@ -236,11 +236,14 @@ def _report_text(file: Path, *, angles: Path | None, allow_wide_angles: bool, vi
         return report, format_output_report(report)
     try:
         series = read_input(file, angles=angles, allow_wide_angles=allow_wide_angles)
-    except MissingAnglesError:
+    except MissingAnglesError as exc:
         try:
             report = describe_output(file)  # a volume: no angles, as expected
         except TomotimeError:
-            raise MissingAnglesError(f"{file}: neither a tilt series with angles nor a volume") from None
+            raise exc from None
+        if report["made_by"] is None:  # not a tomotime output: perhaps a tilt series without its angles
+            report["notes"] = [f"no tilt angles found, so described as a volume; for a tilt series put the angles "
+                               f"in {Path(file).with_suffix('.rawtlt').name} next to it or pass --angles"]
         return report, format_output_report(report)
     report = describe_tilt_series(series, dtype_on_disk=disk_dtype(file, series.metadata))
     return report, format_report(report, views=views)
