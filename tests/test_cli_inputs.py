@@ -167,9 +167,15 @@ def test_an_output_folder_that_cannot_be_written_is_named(tmp_path, series):
     from tomotime.errors import OutputError
     from tomotime.io import write_volume_mrc
 
+    from tomotime.io import VolumeSeriesWriter
+
     with pytest.raises(OutputError, match="cannot be written") as info:  # single files too
         write_volume_mrc(out / "v.mrc", np.zeros((2, 2, 2), np.float32))
     assert str(out / "v.mrc") in str(info.value) and ".partial" not in str(info.value)
+    with pytest.raises(OutputError, match="cannot be written") as info, \
+            VolumeSeriesWriter(out / "v.h5", shape=(1, 2, 2, 2)):
+        pass
+    assert str(out / "v.h5") in str(info.value) and ".partial" not in str(info.value)
 
 
 def test_the_longest_legal_output_name_works(tmp_path, series):

@@ -7,6 +7,7 @@ behind, and an existing result is only replaced when asked to.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -106,5 +107,6 @@ def atomic_path(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
 
 def unwritable(path: str | Path, exc: OSError) -> OutputError:
     """An :class:`OutputError` naming the user's ``path`` (not a temporary name) and the system's reason."""
-    reason = exc.strerror or type(exc).__name__
+    code = exc.errno or next((int(m) for m in re.findall(r"errno = (\d+)", str(exc))), None)  # h5py: in the text
+    reason = os.strerror(code) if code else (exc.strerror or "the file system refused it")
     return OutputError(f"{path}: cannot be written ({reason})")
