@@ -137,7 +137,7 @@ def parse_times(text: str, *, name: str = "--times") -> np.ndarray:
 
 
 def check_finite(**options: float | None) -> None:
-    """Refuse NaN or infinite values of number options, given as ``option_name=value`` (``min_value`` -> ``--min-value``).
+    """Refuse NaN or infinite values of number options, given as ``name=value`` (``tilt_blur`` -> ``--tilt-blur``).
 
     Raises
     ------

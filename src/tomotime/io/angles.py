@@ -42,8 +42,9 @@ _TIME_NAMES = ("time", "t", "seconds")
 
 
 RADIAN_RANGE_DEG = 3.2
-"""Angles spanning less than this (more than ``RADIAN_MIN_VIEWS`` distinct values, all within +-pi/2) look like radians."""
+"""Angles spanning less than this, all within +-pi/2, look like radians (degrees)..."""
 RADIAN_MIN_VIEWS = 5
+"""... when there are more than this many distinct values (a frame series at one tilt is not radians)."""
 
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
 

@@ -78,7 +78,7 @@ def _is_path(value: Any) -> bool:
 
 def _resolve_angles(p: Path, angles: Any, raw: RawStack,
                     notes: list[str]) -> tuple[np.ndarray, str, np.ndarray | None]:
-    """Angles, where they came from, and times from a CSV sidecar (if any); remarks on the angle file go to ``notes``."""
+    """Angles, where they came from, and times from a CSV sidecar (if any); remarks on the file go to ``notes``."""
     if angles is not None:
         if _is_path(angles):
             return read_angles(angles, notes=notes), str(angles), None
