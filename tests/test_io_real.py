@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tomotime.errors import FormatError, InputError
+from tomotime.errors import FormatError
 from tomotime.io import read_angles, read_em, read_tilt_series, read_volume
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
@@ -30,8 +30,7 @@ def test_needle_dm3_angles_and_pixel_size():
     np.testing.assert_allclose(ts.angles, np.arange(-90.0, 90.1, 2.0))
     assert ts.pixel_size == pytest.approx(17.995, abs=1e-3)
     assert ts.metadata["format"] == "dm3" and ts.metadata["angles_from"] == "file"
-    with pytest.raises(InputError, match="HAADF.dm3.*allow_wide_angles"):
-        read_tilt_series(NEEDLE / "HAADF.dm3")
+    np.testing.assert_array_equal(read_tilt_series(NEEDLE / "HAADF.dm3").angles, ts.angles)  # [-90, 90] by default
 
 
 def test_needle_npy_matches_dm3():

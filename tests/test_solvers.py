@@ -90,6 +90,32 @@ def test_fbp_is_unbiased_on_a_uniform_disc(window):
     assert np.abs(rec[background]).mean() <= 0.02
 
 
+@pytest.mark.parametrize("angles", [
+    FULL_RANGE,  # [-90, 90): each direction once
+    np.arange(360.0),  # full rotation: every direction twice, mirrored
+    np.arange(-100.0, 100.0),  # 20 directions seen twice
+    np.linspace(-90.0, 90.0, 19),  # both ends: the same direction mirrored
+], ids=["180", "360", "-100..100", "19-closed"])
+def test_fbp_counts_each_direction_once_like_iradon(angles):
+    """A uniform disc keeps its value whatever span the views cover (measured before: 2.00, 1.11, 1.05)."""
+    n = 65
+    disc = _disc(n, 20)
+    op = ParallelProjector2D(angles, (n, n))
+    ours = fbp(op, _project(op, disc)).numpy()
+    ref = iradon(radon(disc, angles, circle=True), angles, filter_name="ramp", circle=True)
+    inner = _disc(n, 15).astype(bool)
+    assert ref[inner].mean() == pytest.approx(1.0, abs=0.01)
+    assert ours[inner].mean() == pytest.approx(ref[inner].mean(), abs=0.01)
+
+
+def test_angular_weights_sum_to_pi_on_a_covered_half_circle_and_skip_a_missing_wedge():
+    for angles in (np.arange(360.0), np.arange(-100.0, 100.0), np.linspace(-90.0, 90.0, 19), grs_angles(101, -90, 90)):
+        assert angular_weights(angles).sum() == pytest.approx(np.pi, rel=1e-9)
+    wedge = np.linspace(-70.0, 70.0, 71)
+    assert angular_weights(wedge).sum() == pytest.approx(np.radians(142.0))
+    assert angular_weights(wedge[::-1]) == pytest.approx(angular_weights(wedge)[::-1])
+
+
 def test_fbp_windows_smooth_in_order_and_hann_beats_ram_lak():
     n = 65
     op = ParallelProjector2D(FULL_RANGE, (n, n))
@@ -349,3 +375,58 @@ def test_sliding_window_streams_to_hdf5(tmp_path):
         assert np.allclose(h5["volumes"][2], in_memory[2])
         assert np.allclose(h5["times"][()], times)
     assert streamed.shape == (4, n, n, n)
+
+
+# ---------------------------------------------------------------- poses in the solvers
+
+
+def test_fbp_with_zero_poses_equals_fbp_without_poses():
+    """No spike at the rotation centre (before: 1.19 at the centre of a disc of 1, 0.96 next to it)."""
+    n, rows = 33, 4
+    zz, _, xx = np.mgrid[:n, :rows, :n] - (n - 1) / 2
+    cylinder = torch.tensor((zz**2 + xx**2 < 12**2).astype(np.float32))
+    plain = VolumeProjector(FULL_RANGE, cylinder.shape)
+    data = plain(cylinder)
+    posed = VolumeProjector(FULL_RANGE, cylinder.shape, poses=np.zeros((FULL_RANGE.size, 4)))
+    torch.testing.assert_close(fbp(posed, data), fbp(plain, data), atol=1e-4, rtol=0)
+
+
+def test_fbp_with_shift_poses_undoes_the_shifts():
+    n, rows = 33, 4
+    zz, _, xx = np.mgrid[:n, :rows, :n] - (n - 1) / 2
+    cylinder = torch.tensor((zz**2 + xx**2 < 12**2).astype(np.float32))
+    poses = np.zeros((FULL_RANGE.size, 4))
+    poses[:, 3] = np.random.default_rng(0).uniform(-0.5, 0.5, FULL_RANGE.size)
+    posed = VolumeProjector(FULL_RANGE, cylinder.shape, poses=poses)
+    rec = fbp(posed, posed(cylinder)).numpy()
+    inner = (zz**2 + xx**2 < 9**2)
+    assert rec[inner].mean() == pytest.approx(1.0, abs=0.02)
+    assert rec[inner].std() < 0.03
+
+
+def test_an_inclined_tilt_axis_is_recovered_by_fitting_axis_tilt(smooth_phantom):
+    """Data from an independent simulation of an axis inclined by 10 degrees: axis_tilt=+10 explains them best.
+
+    The fit is least squares (scipy's LSQR, to which SIRT also converges, only faster). Measured residuals: 0.017
+    at +10 against 0.033 at 0; before the fix axis_tilt only re-oriented the object, and +10 did worse than 0
+    (0.037 against 0.033).
+    """
+    from scipy.sparse.linalg import LinearOperator as ScipyOperator, lsqr
+    from test_projectors import _inclined_axis_projection
+
+    truth = smooth_phantom((16, 16, 16), seed=4, width=(0.1, 0.15), extent=0.4, n_blobs=6).astype(np.float32)
+    angles = np.linspace(-70, 70, 24)
+    deep = np.pad(truth, ((8, 8), (0, 0), (0, 0)))  # room along the beam, so the reference cuts nothing off
+    data = np.stack([_inclined_axis_projection(deep, a, 10.0) for a in angles]).astype(np.float32)
+    residual = {}
+    for phi in (0.0, 10.0):
+        poses = np.zeros((angles.size, 4))
+        poses[:, 1] = phi
+        op = VolumeProjector(angles, truth.shape, poses=poses)
+        matrix = ScipyOperator(
+            (data.size, truth.size), dtype=np.float32,
+            matvec=lambda v: op(torch.tensor(v.reshape(truth.shape), dtype=torch.float32)).numpy().ravel(),
+            rmatvec=lambda r: op.adjoint(torch.tensor(r.reshape(data.shape), dtype=torch.float32)).numpy().ravel())
+        x = lsqr(matrix, data.ravel(), iter_lim=15)[0]
+        residual[phi] = float(np.linalg.norm(matrix.matvec(x) - data.ravel()) / np.linalg.norm(data))
+    assert residual[10.0] < 0.7 * residual[0.0]

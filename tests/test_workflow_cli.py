@@ -166,8 +166,10 @@ def other_truth(tmp_path, workflow):
 ])
 def test_evaluate_refuses_a_mismatched_truth_and_leaves_no_folder(tmp_path, workflow, other_truth, kind, fragments):
     out = tmp_path / "eval"
-    result = invoke("evaluate", workflow["R"] / "volumes.h5", "--truth", other_truth(kind), "--out", out)
-    assert_input_error(result, *fragments)
+    truth = other_truth(kind)
+    result = invoke("evaluate", workflow["R"] / "volumes.h5", "--truth", truth, "--out", out)
+    assert_input_error(result, *fragments, str(workflow["R"] / "volumes.h5"), f"--truth {truth}")
+    assert "_series" not in result.stderr  # the user's files and options, not internal names
     assert not out.exists()
 
 

@@ -76,7 +76,8 @@ class TiltSeries:
     metadata : dict
         Free-form provenance (source file, instrument, ...).
     allow_wide_angles : bool
-        Accept angles outside the open interval (-90, 90) degrees.
+        Accept angles outside the closed interval [-90, 90] degrees (both
+        ends are the same projection, mirrored).
     """
 
     images: np.ndarray
@@ -95,10 +96,10 @@ class TiltSeries:
             raise InputError(f"angles: {angles.shape[0]} angles given for {n} images; expected one angle per image")
         if not np.isfinite(angles).all():
             raise InputError("angles: holds NaN or Inf values")
-        if not self.allow_wide_angles and (np.abs(angles) >= 90).any():
+        if not self.allow_wide_angles and (np.abs(angles) > 90).any():
             worst = float(angles[np.argmax(np.abs(angles))])
             raise InputError(
-                f"angles: {worst} deg lies outside (-90, 90) degrees; pass allow_wide_angles=True "
+                f"angles: {worst} deg lies outside [-90, 90] degrees; pass allow_wide_angles=True "
                 "(CLI: --allow-wide-angles) if this is intended"
             )
         times = np.arange(n, dtype=np.float64) if self.times is None else check_times(self.times, n)

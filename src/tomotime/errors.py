@@ -17,5 +17,13 @@ class FormatError(InputError):
     """A file is missing, empty, truncated or of an unknown/unsupported format."""
 
 
+class MissingAnglesError(FormatError):
+    """A tilt series file has no tilt angles: no sidecar, none stored, none given."""
+
+
+class OutputError(TomotimeError, OSError):
+    """An output cannot be written where asked (read-only or missing folder, no space, name too long)."""
+
+
 class OutputExistsError(TomotimeError, FileExistsError):
     """An output exists already and overwriting was not requested."""

@@ -146,7 +146,10 @@ class Pose:
     axis_rotation : float
         In-plane rotation of the tilt axis about the beam, degrees.
     axis_tilt : float
-        Out-of-plane inclination of the tilt axis (rotation about image X), degrees.
+        Inclination of the tilt axis out of the image plane, from Y towards the
+        beam (Z), degrees: the view at tilt angle ``theta`` rotates the object by
+        ``R_x(axis_tilt) R_y(theta) R_x(-axis_tilt)``, see
+        :mod:`tomotime.physics.parallel3d`. It has no effect at ``theta = 0``.
     shift_y, shift_x : float
         Image shift in pixels (positive = towards larger row/column index).
     """

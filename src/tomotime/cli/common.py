@@ -24,6 +24,7 @@ import typer
 from tomotime.data import TiltSeries
 from tomotime.errors import InputError, OutputExistsError, TomotimeError
 from tomotime.io import read_tilt_series, write_json
+from tomotime.io.atomic import unwritable
 
 __all__ = [
     "EXIT_INPUT_ERROR",
@@ -39,6 +40,9 @@ __all__ = [
     "check_outputs",
     "staged_output",
     "write_json",
+    "check_finite",
+    "check_memory",
+    "MAX_TIMES",
 ]
 
 log = logging.getLogger(__name__)
@@ -78,7 +82,7 @@ AnglesOption = Annotated[
                                   "default: a sidecar with the same stem, or angles stored in FILE."),
 ]
 WideAnglesOption = Annotated[
-    bool, typer.Option("--allow-wide-angles", help="Accept tilt angles outside (-90, 90) degrees.")
+    bool, typer.Option("--allow-wide-angles", help="Accept tilt angles outside [-90, 90] degrees.")
 ]
 OutDirOption = Annotated[Path, typer.Option("--out", "-o", help="Output folder (created if missing).")]
 OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")]
@@ -93,6 +97,9 @@ def read_input(file: Path, *, angles: Path | None = None, allow_wide_angles: boo
 
 _RANGE = re.compile(r"^\s*([^:]+):([^:]+):([^:]+)\s*$")
 
+MAX_TIMES = 100_000
+"""The most time points ``--times`` may ask for (each is a whole volume)."""
+
 
 def parse_times(text: str, *, name: str = "--times") -> np.ndarray:
     """Parse a list ``"0,5,10"`` or a range ``"start:stop:step"`` of times in seconds.
@@ -106,21 +113,78 @@ def parse_times(text: str, *, name: str = "--times") -> np.ndarray:
     """
     match = _RANGE.match(text)
     try:
-        if match:
-            start, stop, step = (float(v) for v in match.groups())
-            if not step > 0 or not stop >= start:
-                raise InputError(f"{name}={text!r}: expected start:stop:step with step > 0 and stop >= start")
-            count = int(np.floor((stop - start) / step + 1e-9)) + 1
-            times = start + step * np.arange(count, dtype=np.float64)
-        else:
-            times = np.array([float(v) for v in text.split(",") if v.strip()], dtype=np.float64)
+        values = [float(v) for v in (match.groups() if match else [v for v in text.split(",") if v.strip()])]
     except ValueError:
         raise InputError(f"{name}={text!r}: expected numbers in seconds, as 0,5,10 or start:stop:step") from None
+    if match:
+        start, stop, step = values
+        if not (np.isfinite(values).all() and step > 0 and stop >= start):
+            raise InputError(f"{name}={text!r}: expected finite start:stop:step with step > 0 and stop >= start")
+        count = np.floor((stop - start) / step + 1e-9) + 1
+        if not count <= MAX_TIMES:
+            raise InputError(f"{name}={text!r}: asks for {count:.3g} time points; at most {MAX_TIMES} "
+                             "(each is a whole volume): use a larger step")
+        times = start + step * np.arange(int(count), dtype=np.float64)
+    else:
+        times = np.array(values, dtype=np.float64)
     if times.size == 0 or not np.isfinite(times).all():
         raise InputError(f"{name}={text!r}: expected at least one finite time in seconds")
+    if times.size > MAX_TIMES:
+        raise InputError(f"{name}: {times.size} time points; at most {MAX_TIMES}")
     if (np.diff(times) <= 0).any():
         raise InputError(f"{name}={text!r}: times must strictly increase")
     return times
+
+
+def check_finite(**options: float | None) -> None:
+    """Refuse NaN or infinite values of number options, given as ``name=value`` (``tilt_blur`` -> ``--tilt-blur``).
+
+    Raises
+    ------
+    InputError
+        Naming the first option whose value is not finite.
+    """
+    for key, value in options.items():
+        if value is not None and not np.isfinite(value):
+            raise InputError(f"--{key.replace('_', '-')}={value}: expected a finite number")
+
+
+def check_memory(nbytes: float, what: str, *, device: Any = "cpu") -> None:
+    """Refuse work that needs more memory than the machine (or the GPU) has, before it starts.
+
+    Parameters
+    ----------
+    nbytes : float
+        Estimated peak memory in bytes.
+    what : str
+        What needs it, naming the option that sets the size (for the message).
+    device : str or torch.device
+        Where the work runs; for CUDA the GPU's total memory is the limit.
+
+    Raises
+    ------
+    InputError
+        If ``nbytes`` exceeds the total physical memory of the device.
+    """
+    total = _total_memory(device)
+    if total is not None and nbytes > total:
+        raise InputError(f"{what} needs about {_gib(nbytes)} of memory; this machine has {_gib(total)}"
+                         + (" on the GPU" if str(device).startswith("cuda") else ""))
+
+
+def _gib(nbytes: float) -> str:
+    return f"{nbytes / 2**30:.3g} GiB"
+
+
+def _total_memory(device: Any) -> float | None:
+    if str(device).startswith("cuda"):
+        import torch
+
+        return float(torch.cuda.get_device_properties(torch.device(device)).total_memory)
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def command_line(ctx: typer.Context, program: str = "tomotime") -> str:
@@ -167,7 +231,8 @@ def staged_output(folder: Path, names: Sequence[str], *, overwrite: bool) -> Ite
     """Yield a hidden staging folder in which to write ``names``; publish them on success.
 
     The staging folder lies inside ``folder`` (same file system, so the final
-    moves are renames). On a clean exit each of ``names`` is moved into
+    moves are renames) and has a short name. A folder that cannot be written
+    raises :class:`~tomotime.errors.OutputError` naming ``folder``. On a clean exit each of ``names`` is moved into
     ``folder`` in the given order, so put ``summary.json`` last: a folder with a
     summary holds a complete result. On any exception, ``KeyboardInterrupt``
     included, the staging folder is deleted, as is ``folder`` if this call
@@ -184,9 +249,12 @@ def staged_output(folder: Path, names: Sequence[str], *, overwrite: bool) -> Ite
     """
     folder = check_outputs(folder, names, overwrite=overwrite)
     created = not folder.exists()
-    folder.mkdir(parents=True, exist_ok=True)
     stage = folder / f".partial-{secrets.token_hex(4)}"
-    stage.mkdir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        stage.mkdir()
+    except OSError as exc:
+        raise unwritable(folder, exc) from None
     try:
         yield stage
         missing = [name for name in names if not (stage / name).exists()]
@@ -195,20 +263,22 @@ def staged_output(folder: Path, names: Sequence[str], *, overwrite: bool) -> Ite
         check_outputs(folder, names, overwrite=overwrite)
         for name in names:
             _publish(stage / name, folder / name)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(stage, ignore_errors=True)
         if created:
             try:
                 folder.rmdir()
             except OSError:
                 pass
+        if isinstance(exc, OSError) and not isinstance(exc, TomotimeError):
+            raise unwritable(folder, exc) from None
         raise
     shutil.rmtree(stage, ignore_errors=True)
 
 
 def _publish(source: Path, target: Path) -> None:
     if source.is_dir() and target.exists():
-        old = target.with_name(f".{target.name}.old-{secrets.token_hex(4)}")
+        old = target.with_name(f".old-{secrets.token_hex(4)}")
         os.replace(target, old)
         os.replace(source, target)
         shutil.rmtree(old, ignore_errors=True)

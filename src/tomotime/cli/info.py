@@ -1,4 +1,8 @@
-"""``tomotime info``: what a tilt-series file holds, and checks worth doing before reconstructing."""
+"""``tomotime info``: what a tilt-series file holds, and checks worth doing before reconstructing.
+
+The project's own outputs (volumes, volume series, models) are described by
+:mod:`tomotime.cli.describe`.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,17 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from tomotime.cli.common import AnglesOption, WideAnglesOption, handle_errors, read_input
+from tomotime.cli.common import EXIT_INPUT_ERROR, AnglesOption, WideAnglesOption, handle_errors, read_input
+from tomotime.cli.describe import describe_output, format_output_report, is_model_file, is_volume_series_file
 from tomotime.data import TiltSeries
+from tomotime.errors import MissingAnglesError, TomotimeError
 
 __all__ = ["info", "describe_tilt_series", "disk_dtype", "format_report"]
 
 SATURATED_FRACTION = 1e-3
 """A view with more than this fraction of its pixels at the series maximum is reported as saturated."""
+PLATEAU_RATIO = 4.0
+"""A view's maximum must hold this many times more pixels than its next lower value to count as saturation."""
 INTENSITY_SPREAD = 0.1
 """Total intensities deviating from their median by more than this fraction are reported."""
 _REPEAT_TOLERANCE_DEG = 1e-3
@@ -83,12 +91,33 @@ def _view_stats(images: np.ndarray) -> dict[str, list[float]]:
     return stats
 
 
+def _saturated_views(images: np.ndarray, top: float, bottom: float) -> tuple[np.ndarray, np.ndarray]:
+    """Views with a clipped plateau at the series maximum, and each view's fraction of pixels there.
+
+    A detector that saturates piles pixels up at its maximum while the values
+    just below it stay as sparse as noise makes them; a noise-free image (a
+    simulation) repeats its top value about as often as its other values. So a
+    view counts as saturated when more than ``SATURATED_FRACTION`` of its pixels
+    (and at least 4) sit at the maximum, and more than ``PLATEAU_RATIO`` times as
+    many as at the view's next lower value.
+    """
+    if top <= bottom:
+        return np.array([], dtype=np.int64), np.zeros(len(images))
+    at_top = np.array([np.count_nonzero(view == top) for view in images])
+    fraction = at_top / (images.shape[1] * images.shape[2])
+    saturated = []
+    for i in np.flatnonzero((fraction > SATURATED_FRACTION) & (at_top >= 4)):
+        below = images[i][images[i] < top]
+        at_next = np.count_nonzero(below == below.max()) if below.size else 0
+        if at_top[i] > PLATEAU_RATIO * at_next:
+            saturated.append(i)
+    return np.asarray(saturated, dtype=np.int64), fraction
+
+
 def _intensity_checks(series: TiltSeries, stats: dict, warnings: list[str]) -> dict[str, Any]:
     images = series.images
     top, bottom = float(max(stats["max"])), float(min(stats["min"]))
-    at_top = np.array([np.count_nonzero(view == top) for view in images]) if top > bottom else np.zeros(len(images))
-    fraction = at_top / (images.shape[1] * images.shape[2])
-    saturated = np.flatnonzero((fraction > SATURATED_FRACTION) & (at_top >= 4))
+    saturated, fraction = _saturated_views(images, top, bottom)
     if top == bottom:
         warnings.append(f"every pixel has the same value {top:g}")
     if saturated.size:
@@ -135,8 +164,8 @@ def describe_tilt_series(series: TiltSeries, *, dtype_on_disk: str | None = None
         (lists of sentences).
     """
     meta = series.metadata
-    warnings: list[str] = []
-    notes: list[str] = []
+    warnings: list[str] = list(meta.get("warnings", []))
+    notes: list[str] = list(meta.get("notes", []))
     angles = _angle_summary(series.angles)
     if angles["order"] != "increasing":
         notes.append(f"angles are {angles['order']}, not increasing (expected for GRS and dose-symmetric schemes)")
@@ -200,15 +229,41 @@ def format_report(report: dict[str, Any], *, views: bool = False) -> str:
     return "\n".join(lines)
 
 
+def _report_text(file: Path, *, angles: Path | None, allow_wide_angles: bool, views: bool) -> tuple[dict, str]:
+    """The report of ``file`` (a tilt series, or one of the project's outputs) and its text."""
+    if is_model_file(file) or is_volume_series_file(file):
+        report = describe_output(file)
+        return report, format_output_report(report)
+    try:
+        series = read_input(file, angles=angles, allow_wide_angles=allow_wide_angles)
+    except MissingAnglesError as exc:
+        try:
+            report = describe_output(file)  # a volume: no angles, as expected
+        except TomotimeError:
+            raise exc from None
+        if report["made_by"] is None:  # not a tomotime output: perhaps a tilt series without its angles
+            report["notes"] = [f"no tilt angles found, so described as a volume; for a tilt series put the angles "
+                               f"in {Path(file).with_suffix('.rawtlt').name} next to it or pass --angles"]
+        return report, format_output_report(report)
+    report = describe_tilt_series(series, dtype_on_disk=disk_dtype(file, series.metadata))
+    return report, format_report(report, views=views)
+
+
 @handle_errors
 def info(
-    file: Annotated[Path, typer.Argument(help="Tilt series (MRC, TIFF, NPY, HDF5, EMD, DM3/DM4, SER).")],
+    file: Annotated[Path, typer.Argument(help="Tilt series (MRC, TIFF, NPY, HDF5, EMD, DM3/DM4, SER), or a volume, "
+                                              "volume series (.h5) or model (.pt) written by tomotime.")],
     angles: AnglesOption = None,
     allow_wide_angles: WideAnglesOption = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON (also for errors).")] = False,
     views: Annotated[bool, typer.Option("--views", help="Also list per-view statistics.")] = False,
 ) -> None:
-    """Describe a tilt series: shape, angles, times, pixel size, intensities, and warnings."""
-    series = read_input(file, angles=angles, allow_wide_angles=allow_wide_angles)
-    report = describe_tilt_series(series, dtype_on_disk=disk_dtype(file, series.metadata))
-    typer.echo(json.dumps(report, indent=2) if as_json else format_report(report, views=views))
+    """Describe a tilt series (shape, angles, times, pixel size, intensities, warnings), a volume, or a model."""
+    try:
+        report, text = _report_text(file, angles=angles, allow_wide_angles=allow_wide_angles, views=views)
+    except (TomotimeError, OSError) as exc:
+        if not as_json:
+            raise
+        typer.echo(json.dumps({"error": str(exc), "file": str(file)}))
+        raise typer.Exit(EXIT_INPUT_ERROR) from None
+    typer.echo(json.dumps(report, indent=2) if as_json else text)

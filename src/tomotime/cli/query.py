@@ -1,9 +1,10 @@
 """``tomotime query``: volumes at any time from a trained DIP-STER model.
 
 A model written by ``tomotime reconstruct --method dipster`` (``OUT/model.pt``)
-stores the whole 4D result; this command regenerates one volume (MRC or
-TIFF) or a series (HDF5) from it, also between and beyond the acquisition
-times (with a warning outside the trained range).
+stores the whole 4D result; this command regenerates one volume (MRC, TIFF,
+or HDF5 as a series of one time) or a series (HDF5) from it, also between and
+beyond the acquisition times (with a warning outside the trained range). The
+file format follows the suffix of ``--out``; other suffixes are refused.
 """
 
 from __future__ import annotations
@@ -26,30 +27,34 @@ from tomotime.recon.dipster import load_model, volume_at, volume_series
 __all__ = ["query"]
 
 _WRITERS = {"mrc": write_volume_mrc, "tiff": write_volume_tiff}
-_SUFFIXES = {".mrc": "mrc", ".rec": "mrc", ".tif": "tiff", ".tiff": "tiff"}
 _SERIES_SUFFIXES = (".h5", ".hdf5")
+_SUFFIXES = {".mrc": "mrc", ".rec": "mrc", ".tif": "tiff", ".tiff": "tiff", **{s: "hdf5" for s in _SERIES_SUFFIXES}}
 
 
 def _volume_format(out: Path, fmt: str | None) -> str:
-    """The file format of a single volume: ``--format``, else from the suffix of ``--out``, else MRC."""
+    """The file format of a single volume, from the suffix of ``--out`` (``--format`` must agree)."""
     by_suffix = _SUFFIXES.get(out.suffix.lower())
-    if fmt is not None and by_suffix is not None and fmt != by_suffix:
+    if by_suffix is None:
+        raise InputError(f"--out {out}: unknown suffix {out.suffix or '(none)'!r}; expected one of "
+                         f"{', '.join(_SUFFIXES)} (.h5 holds a series of one time)")
+    if fmt is not None and fmt != by_suffix:
         raise InputError(f"--out {out}: the suffix {out.suffix!r} does not match --format {fmt}")
-    return fmt or by_suffix or "mrc"
+    return by_suffix
 
 
 @handle_errors
 def query(
     model: Annotated[Path, typer.Argument(help="Trained DIP-STER model (model.pt of reconstruct --method dipster).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output file: .mrc/.tif for --time, .h5 for --times.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file: .mrc/.tif/.h5 for --time, .h5 for "
+                                                          "--times; the format follows the suffix.")],
     at: Annotated[Optional[float], typer.Option("--time", "-t", help="One time, seconds.")] = None,
     times: Annotated[Optional[str], typer.Option("--times", help="Several times, seconds: '0,5,10' or "
                                                                  "'start:stop:step'.")] = None,
     angle: Annotated[Optional[str], typer.Option("--angle", help="Query tilt angle in degrees, or 'own' for the "
                                                                  "acquisition angle at each time (default: the "
                                                                  "angle the model's volumes were made at).")] = None,
-    fmt: Annotated[Optional[Literal["mrc", "tiff"]], typer.Option("--format", help="File format with --time "
-                                                                  "(default: from the suffix of --out).")] = None,
+    fmt: Annotated[Optional[Literal["mrc", "tiff"]], typer.Option("--format", help="File format with --time; must "
+                                                                  "match the suffix of --out).")] = None,
     overwrite: OverwriteOption = False,
     device: DeviceOption = "auto",
 ) -> None:
@@ -75,7 +80,11 @@ def query(
     if query_angle is None:
         query_angle = net.extra.get("query_angle")
     with extrapolation_warnings_as_lines():
-        if at is not None:
+        if at is not None and fmt == "hdf5":
+            series = volume_series(net, [at], angle=query_angle, out=out, overwrite=overwrite)
+            shape, what = series.shape, f"t = {at:g} s"
+            series.data.file.close()
+        elif at is not None:
             volume = volume_at(net, at, angle=query_angle)
             _WRITERS[fmt](out, volume, voxel_size=net.pixel_size, overwrite=overwrite)
             shape, what = volume.shape, f"t = {at:g} s"

@@ -26,6 +26,8 @@ from tomotime.cli.common import (
     OutDirOption,
     OverwriteOption,
     WideAnglesOption,
+    check_finite,
+    check_memory,
     check_outputs,
     command_line,
     handle_errors,
@@ -106,6 +108,9 @@ def _check_option_combinations(*, method: str, window: int | None, times: str | 
                          f"{SERIES_FILE} (add --per-time-mrc for one MRC per time point)")
     if min_value is not None and method != "sirt":
         raise InputError(f"--min applies to SIRT only, not to method {method!r}")
+    check_finite(min=min_value)
+    if window is not None and window < 2:
+        raise InputError(f"--window={window}: a volume needs views at two or more angles; expected at least 2")
     if iterations is not None and method == "fbp":
         log.warning("--iterations is ignored by FBP")
 
@@ -119,16 +124,41 @@ def _check_dipster_combinations(*, window: int | None, iterations: int | None, f
             raise InputError(f"{flag} applies to FBP, SIRT and EM, not to --method dipster")
 
 
-def _check_against_series(series: TiltSeries, *, method: str, window: int | None, thickness: int | None) -> None:
-    n = len(series)
+def _check_against_series(series: TiltSeries, *, method: str, window: int | None, thickness: int | None,
+                          min_value: float | None, device) -> None:
+    """Refuse what cannot give a meaningful volume, naming the input file, before any work starts."""
+    n, ny, nx = series.shape
     source = series.metadata.get("source", "the input")
+    images = series.images
     if window is not None and window > n:
         raise InputError(f"--window={window}: larger than the number of views ({n}) in {source}")
     if thickness is not None and thickness < 2:
         raise InputError(f"--thickness={thickness}: expected at least 2 voxels")
-    if method == "em" and float(series.images.min()) < 0:
+    if min(ny, nx) < 2:
+        raise InputError(f"{source}: the views are {ny} x {nx} pixels; expected at least 2 x 2")
+    directions = np.unique(np.round(np.mod(series.angles, 180.0), 6) % 180.0)
+    if directions.size < 2:
+        raise InputError(f"{source}: all {n} view(s) look along one direction ({series.angles[0]:g} deg); "
+                         "a volume needs views at two or more tilt angles")
+    top = float(images.max())
+    if top == 0 and float(images.min()) == 0:
+        raise InputError(f"{source}: every pixel is 0; there is nothing to reconstruct")
+    if method == "em" and float(images.min()) < 0:
         raise InputError(f"{source}: EM needs non-negative projections; the minimum is "
-                         f"{float(series.images.min()):.4g} (subtract a smaller background or use sirt/fbp)")
+                         f"{float(images.min()):.4g} (subtract a smaller background or use sirt/fbp)")
+    if min_value is not None and top <= min_value:
+        raise InputError(f"{source}: every projection value is <= {top:.4g}, so with --min {min_value:g} the volume "
+                         "could only be constant; check the contrast (a bright specimen on a dark background is "
+                         "expected: invert bright-field images, or take -log(I / I0))")
+    nz = thickness or nx
+    projector = 24.0 * n * nx * 2 * np.ceil(np.hypot(nz, nx))  # sparse matrix entries of the pose-free projector
+    check_memory(6 * 4.0 * nz * ny * nx + 4 * images.nbytes + projector,
+                 f"a {nz} x {ny} x {nx} volume (--thickness {nz}) from {source}", device=device)
+
+
+def _warn_if_empty(volume: np.ndarray, source: str) -> None:
+    if not np.any(volume):
+        log.warning("the volume reconstructed from %s is 0 everywhere; it shows nothing", source)
 
 
 @handle_errors
@@ -197,7 +227,8 @@ def reconstruct(
     check_outputs(out, names, overwrite=overwrite)
     dev = resolve_device(device)
     series = read_input(file, angles=angles, allow_wide_angles=allow_wide_angles)
-    _check_against_series(series, method=method, window=window, thickness=thickness)
+    _check_against_series(series, method=method, window=window, thickness=thickness, min_value=min_value,
+                          device=dev)
     recon_times = resolve_times(series, times) if window is not None else None
     nz = thickness or series.shape[2]
     options = {"iterations": iterations, "filter": filter, "thickness": nz, "min_value": min_value}
@@ -206,6 +237,7 @@ def reconstruct(
     with staged_output(out, names, overwrite=overwrite) as stage:
         if window is None:
             volume = reconstruct_volume(series, method=method, device=dev, progress=None, **options)
+            _warn_if_empty(volume, str(file))
             _WRITERS[fmt](stage / names[0], volume, voxel_size=series.pixel_size)
             shape = list(volume.shape)
         else:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import shutil
 import time
 from pathlib import Path
 from typing import Annotated, Optional
 
+import numpy as np
 import typer
 
 from tomotime import __version__
-from tomotime.cli.common import OutDirOption, OverwriteOption, command_line, handle_errors, staged_output
+from tomotime.cli.common import (OutDirOption, OverwriteOption, check_finite, check_memory, command_line, handle_errors,
+                                 staged_output)
 from tomotime.errors import InputError
 from tomotime.geometry import tilt_scheme
 from tomotime.io import VolumeSeriesWriter, read_volume_series, write_json, write_tilt_series
@@ -18,6 +22,35 @@ from tomotime.sim import SCENARIOS, iter_scenario, simulate_acquisition
 __all__ = ["simulate", "SIMULATION_FILES"]
 
 SIMULATION_FILES = ("truth.h5", "series.mrc", "series.rawtlt", "series.times", "scenario.json")
+MAX_SHIFT_FRACTION = 0.25
+"""``--shift-std`` may be at most this fraction of ``--size``: larger shifts move the specimen out of view."""
+
+log = logging.getLogger(__name__)
+
+
+def _check_options(*, size: int, steps: int, seed: int, shift_std: float, out: Path, **numbers: float | None) -> None:
+    """Refuse options that would fail late, exhaust memory or disk, or give a series that shows nothing."""
+    check_finite(shift_std=shift_std, **numbers)
+    if seed < 0:
+        raise InputError(f"--seed {seed}: expected a non-negative integer")
+    if size >= 16 and shift_std > MAX_SHIFT_FRACTION * size:
+        raise InputError(f"--shift-std {shift_std:g}: shifts of that size move the specimen out of the {size}-pixel "
+                         f"field of view; expected at most {MAX_SHIFT_FRACTION * size:g} px (a quarter of --size)")
+    if size < 16 or steps < 2:
+        return  # the scenario's own checks name the option
+    volume = 4.0 * size**3
+    check_memory(12 * volume, f"--size {size}")
+    folder = next((p for p in (out, *out.resolve().parents) if p.exists()), None)
+    if folder is not None and shutil.disk_usage(folder).free < steps * volume:
+        raise InputError(f"--size {size} --steps {steps}: the ground truth needs {steps * volume / 2**30:.3g} GiB, "
+                         f"more than the free space under {folder}")
+
+
+def _warn_if_empty_views(images: np.ndarray) -> None:
+    empty = np.flatnonzero(~images.reshape(len(images), -1).any(axis=1))
+    if empty.size:
+        log.warning("%d of %d simulated views are 0 everywhere (first: view %d): the specimen left the field of view",
+                    empty.size, len(images), empty[0])
 
 
 @handle_errors
@@ -45,6 +78,9 @@ def simulate(
         raise InputError(f"scenario {scenario!r}: expected one of {', '.join(SCENARIOS)}")
     if dose is not None and dose <= 0:
         raise InputError(f"--dose {dose}: expected a positive number of counts")
+    _check_options(size=size, steps=steps, seed=seed, shift_std=shift_std, out=Path(out), dose=dose,
+                   read_noise=read_noise, start=start, stop=stop, axis_rotation=axis_rotation, tilt_blur=tilt_blur,
+                   row_lag=row_lag)
     angles = tilt_scheme(scheme, steps, start, stop)
     began = time.perf_counter()
     volumes = iter_scenario(scenario, size=size, steps=steps, seed=seed)  # validates size and steps
@@ -56,6 +92,7 @@ def simulate(
         shape = truth.shape
         series = simulate_acquisition(truth, angles=angles, dose=dose, read_noise=read_noise, shift_std=shift_std,
                                       axis_rotation=axis_rotation, tilt_blur=tilt_blur, row_lag=row_lag, seed=seed)
+        _warn_if_empty_views(series.images)
         write_tilt_series(stage / "series.mrc", series)
         write_json(stage / "scenario.json", {
             "command": command_line(ctx), "tomotime_version": __version__, "scenario": scenario,

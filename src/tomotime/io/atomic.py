@@ -7,14 +7,15 @@ behind, and an existing result is only replaced when asked to.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tomotime.errors import OutputExistsError
+from tomotime.errors import OutputError, OutputExistsError, TomotimeError
 
-__all__ = ["check_output", "atomic_path", "AtomicTarget"]
+__all__ = ["check_output", "atomic_path", "AtomicTarget", "unwritable"]
 
 
 def check_output(path: str | Path, *, overwrite: bool = False) -> Path:
@@ -37,7 +38,8 @@ class AtomicTarget:
     """A temporary file beside ``path`` that becomes ``path`` on :meth:`commit`.
 
     The temporary name keeps the suffix of ``path`` (some writers add or
-    check one) and starts with a dot so that it is hidden.
+    check one), starts with a dot so that it is hidden, and is short, so any
+    name the file system allows for ``path`` works.
 
     Parameters
     ----------
@@ -51,16 +53,23 @@ class AtomicTarget:
     def __init__(self, path: str | Path, *, overwrite: bool = False) -> None:
         self.path = check_output(path, overwrite=overwrite)
         self.overwrite = overwrite
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise unwritable(self.path, exc) from None
         token = secrets.token_hex(4)
-        self.tmp = self.path.with_name(f".{self.path.stem}.{token}.partial{self.path.suffix}")
+        self.tmp = self.path.with_name(f".{token}.partial{self.path.suffix[:16]}")
 
     def commit(self) -> Path:
         """Rename the temporary file onto the target and return the target path."""
         if self.path.exists() and not self.overwrite:
             self.discard()
             raise OutputExistsError(f"{self.path}: appeared while it was being written; nothing was replaced")
-        os.replace(self.tmp, self.path)
+        try:
+            os.replace(self.tmp, self.path)
+        except OSError as exc:
+            self.discard()
+            raise unwritable(self.path, exc) from None
         return self.path
 
     def discard(self) -> None:
@@ -73,7 +82,8 @@ def atomic_path(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path to write; rename it onto ``path`` on success.
 
     On any exception (including ``KeyboardInterrupt``) the temporary file is
-    deleted and ``path`` is left untouched.
+    deleted and ``path`` is left untouched; a failed write (``OSError``) is
+    raised as an :class:`~tomotime.errors.OutputError` naming ``path``.
 
     Examples
     --------
@@ -83,7 +93,20 @@ def atomic_path(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     target = AtomicTarget(path, overwrite=overwrite)
     try:
         yield target.tmp
+    except TomotimeError:
+        target.discard()
+        raise
+    except OSError as exc:
+        target.discard()
+        raise unwritable(target.path, exc) from None
     except BaseException:
         target.discard()
         raise
     target.commit()
+
+
+def unwritable(path: str | Path, exc: OSError) -> OutputError:
+    """An :class:`OutputError` naming the user's ``path`` (not a temporary name) and the system's reason."""
+    code = exc.errno or next((int(m) for m in re.findall(r"errno = (\d+)", str(exc))), None)  # h5py: in the text
+    reason = os.strerror(code) if code else (exc.strerror or "the file system refused it")
+    return OutputError(f"{path}: cannot be written ({reason})")

@@ -88,8 +88,20 @@ def read_hdf5(path: str | Path, *, names: tuple[str, ...] = ("images",), ndim: i
     return RawStack(
         images=data,
         format="hdf5",
-        pixel_size=None if size is None else float(np.asarray(size).reshape(-1)[0]),
-        angles=None if angles is None else np.asarray(angles, dtype=np.float64).reshape(-1),
-        times=None if times is None else np.asarray(times, dtype=np.float64).reshape(-1),
+        pixel_size=None if size is None else float(_numbers(p, "pixel size", size)[0]),
+        angles=None if angles is None else _numbers(p, "angles", angles),
+        times=None if times is None else _numbers(p, "times", times),
         extra={"dataset": name},
     )
+
+
+def _numbers(path: Path, what: str, value: Any) -> np.ndarray:
+    """``value`` as a flat float64 array, or a ``FormatError`` naming the file and the entry."""
+    try:
+        out = np.asarray(value, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        out = None
+    if out is None or out.size == 0:
+        raise FormatError(f"{path}: the {what} stored in the file are not numbers "
+                          f"(found {np.asarray(value).dtype} {np.asarray(value).reshape(-1)[:3].tolist()})")
+    return out

@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 
 from tomotime.data import TiltSeries, check_stack
-from tomotime.errors import FormatError, InputError
+from tomotime.errors import FormatError, InputError, MissingAnglesError
 from tomotime.io._common import RawStack, existing_file, require_ndim
-from tomotime.io.angles import TIMES_SIDECAR_SUFFIX, find_sidecar, read_angle_table, read_angles, read_times
+from tomotime.io.angles import (TIMES_SIDECAR_SUFFIX, angle_remarks, find_sidecar, read_angle_table, read_angles,
+                                read_times)
 from tomotime.io.emformats import EM_FORMATS, read_em
 from tomotime.io.hdf5 import read_hdf5
 from tomotime.io.mrc import read_mrc
@@ -75,31 +76,48 @@ def _is_path(value: Any) -> bool:
     return isinstance(value, (str, os.PathLike))
 
 
-def _resolve_angles(p: Path, angles: Any, raw: RawStack) -> tuple[np.ndarray, str, np.ndarray | None]:
-    """Angles, where they came from, and times from a CSV sidecar (if any)."""
+def _resolve_angles(p: Path, angles: Any, raw: RawStack,
+                    notes: list[str]) -> tuple[np.ndarray, str, np.ndarray | None]:
+    """Angles, where they came from, and times from a CSV sidecar (if any); remarks on the file go to ``notes``."""
     if angles is not None:
         if _is_path(angles):
-            return read_angles(angles), str(angles), None
-        return np.asarray(angles, dtype=np.float64).reshape(-1), "argument", None
+            return read_angles(angles, notes=notes), str(angles), None
+        return _numbers(angles, "angles", "argument"), "argument", None
     sidecar = find_sidecar(p)
     if sidecar is not None:
-        values, table_times = read_angle_table(sidecar)
+        values, table_times = read_angle_table(sidecar, notes=notes)
         if raw.angles is not None and (raw.angles.shape != values.shape or not np.allclose(raw.angles, values)):
             log.warning("%s: the angles in %s differ from those stored in the file; using %s", p, sidecar, sidecar)
         return values, str(sidecar), table_times
     if raw.angles is not None:
         return raw.angles, "file", None
-    raise FormatError(
+    raise MissingAnglesError(
         f"{p}: no tilt angles found; expected a sidecar file {p.stem}.rawtlt (or .tlt, .csv, .txt) "
         "next to it, angles stored in the file, or the angles= argument (CLI: --angles)"
     )
+
+
+def _numbers(values: Any, what: str, where: str) -> np.ndarray:
+    try:
+        return np.asarray(values, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise InputError(f"{what} from {where}: expected numbers, got {np.asarray(values).dtype} values") from None
+
+
+def _check_colour(shape: tuple, p: Path) -> None:
+    """Refuse an image whose last axis holds colour channels (RGB/RGBA), which would pass for the X axis."""
+    if len(shape) in (3, 4) and shape[-1] in (3, 4) and shape[-2] > 2 * shape[-1]:
+        kind = "RGB" if shape[-1] == 3 else "RGBA"
+        raise FormatError(f"{p}: holds {kind} colour data of shape {tuple(shape)} (last axis = {shape[-1]} colour "
+                          "channels); expected a grayscale tilt series (N, Y, X): convert the images to grayscale "
+                          "(e.g. Fiji: Image > Type > 32-bit) and save them as one stack")
 
 
 def _resolve_times(p: Path, times: Any, table_times: np.ndarray | None, raw: RawStack) -> tuple[Any, str]:
     if times is not None:
         if _is_path(times):
             return read_times(times), str(times)
-        return np.asarray(times, dtype=np.float64).reshape(-1), "argument"
+        return _numbers(times, "times", "argument"), "argument"
     sidecar = find_sidecar(p, (TIMES_SIDECAR_SUFFIX,))
     if sidecar is not None:
         return read_times(sidecar), str(sidecar)
@@ -133,30 +151,38 @@ def read_tilt_series(
     pixel_size : float, optional
         Pixel size in nm; overrides the file. Default: from the file, else 1.
     allow_wide_angles : bool
-        Accept angles outside (-90, 90) degrees.
+        Accept angles outside [-90, 90] degrees.
 
     Returns
     -------
     TiltSeries
         Images as float32. ``metadata`` holds ``source``, ``format``,
-        ``angles_from`` and ``times_from``.
+        ``angles_from`` and ``times_from``, and lists of sentences
+        ``warnings`` (e.g. angles that look like radians, also logged) and
+        ``notes`` (e.g. a header line skipped in the angle file).
 
     Raises
     ------
     FormatError
-        Missing, empty, truncated or unknown file; a 2-D image or a 1-D/4-D
-        array; no angles found.
+        Missing, empty, truncated or unknown file; a 2-D image, a colour
+        image or a 1-D/4-D array; no angles found.
     InputError
         Angle or time count mismatch, NaN/Inf, angles out of range, times not
         increasing. Every message names the file.
     """
     p, raw = _load(path, _TILT_READERS, "a tilt series")
+    _check_colour(np.shape(raw.images), p)
     require_ndim(np.shape(raw.images), p, ndim=3, expected="a tilt series (N, Y, X)")
-    angle_values, angles_from, table_times = _resolve_angles(p, angles, raw)
+    notes: list[str] = list(raw.extra.pop("notes", []))
+    angle_values, angles_from, table_times = _resolve_angles(p, angles, raw, notes)
     time_values, times_from = _resolve_times(p, times, table_times, raw)
     if pixel_size is None:
         pixel_size = raw.pixel_size if raw.pixel_size is not None else 1.0
-    metadata = {"source": str(p), "format": raw.format, "angles_from": angles_from, "times_from": times_from}
+    warnings, angle_notes = angle_remarks(angle_values)
+    for text in warnings:
+        log.warning("%s (angles from %s): %s", p, angles_from, text)
+    metadata = {"source": str(p), "format": raw.format, "angles_from": angles_from, "times_from": times_from,
+                "warnings": warnings, "notes": notes + angle_notes}
     metadata.update({k: v for k, v in raw.extra.items() if v is not None})
     try:
         return TiltSeries(images=raw.images, angles=angle_values, times=time_values, pixel_size=pixel_size,

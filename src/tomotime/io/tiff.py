@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import tifffile
 
 from tomotime.errors import FormatError
@@ -36,21 +37,45 @@ def read_tiff(path: str | Path) -> RawStack:
 
     The pixel size comes from ImageJ metadata (``unit`` with the X
     resolution) or from a centimetre resolution unit; otherwise it is ``None``.
+    Pages stored one by one are stacked.
 
     Raises
     ------
     FormatError
-        If the file is missing, empty, truncated or not a TIFF.
+        If the file is missing, empty, truncated or not a TIFF, holds colour
+        images, or pages of different sizes.
     """
     p = existing_file(path)
     try:
         with tifffile.TiffFile(p) as tif:
-            data = tif.asarray()
+            _check_pages(tif, p)
+            data = tif.asarray() if len(tif.series) == 1 else np.stack([s.asarray() for s in tif.series])
             pixel = _pixel_size_nm(tif)
             spacing = (tif.imagej_metadata or {}).get("spacing")
+    except FormatError:
+        raise
     except Exception as exc:  # tifffile raises many types on corrupt files
         raise FormatError(f"{p}: not a readable TIFF file ({type(exc).__name__}: {exc})") from exc
     return RawStack(images=data, format="tiff", pixel_size=pixel, extra={"z_spacing": spacing})
+
+
+def _check_pages(tif: tifffile.TiffFile, p: Path) -> None:
+    """Refuse colour pages and pages of different sizes, saying what the file holds.
+
+    Pages written one by one (several series of one shape) are stacked by the caller.
+    """
+    page = tif.pages.first
+    if page.photometric in (tifffile.PHOTOMETRIC.RGB, tifffile.PHOTOMETRIC.PALETTE) or page.samplesperpixel > 1:
+        raise FormatError(f"{p}: holds colour images ({page.photometric.name}, {page.samplesperpixel} samples per "
+                          f"pixel, page shape {page.shape}); expected grayscale: convert the images to grayscale "
+                          "(e.g. Fiji: Image > Type > 32-bit) and save them as one stack")
+    if len({tuple(series.shape) for series in tif.series}) > 1:
+        counts: dict[tuple, int] = {}
+        for series in tif.series:
+            counts[tuple(series.shape)] = counts.get(tuple(series.shape), 0) + 1
+        found = ", ".join(f"{n} x {'x'.join(map(str, shape))}" for shape, n in counts.items())
+        raise FormatError(f"{p}: holds {len(tif.pages)} pages in {len(tif.series)} series of different shapes "
+                          f"({found}); expected pages of one size forming a stack")
 
 
 def write_volume_tiff(path: str | Path, volume: Any, *, voxel_size: float = 1.0, overwrite: bool = False) -> Path:

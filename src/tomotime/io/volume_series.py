@@ -20,7 +20,7 @@ from tomotime.data import VolumeSeries, check_stack, check_times
 from tomotime.errors import FormatError, InputError
 from tomotime.io._common import existing_file
 from tomotime.io.angles import write_times
-from tomotime.io.atomic import AtomicTarget, check_output
+from tomotime.io.atomic import AtomicTarget, check_output, unwritable
 from tomotime.io.mrc import write_volume_mrc
 
 __all__ = [
@@ -122,6 +122,10 @@ class VolumeSeriesWriter:
             self._file.create_dataset("times", data=self.times)
             self._file.attrs["voxel_size_nm"] = self.voxel_size
             self._file.attrs["axes"] = "TZYX"
+        except OSError as exc:
+            self._close()
+            self._target.discard()
+            raise unwritable(self.path, exc) from None
         except BaseException:
             self._close()
             self._target.discard()

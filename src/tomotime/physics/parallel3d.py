@@ -9,11 +9,13 @@ pose parameters as well as the volume; its adjoint is the exact transpose of
 that discretisation, obtained by automatic differentiation.
 
 Pose model, per view ``[axis_rotation, axis_tilt, shift_y, shift_x]`` (degrees,
-degrees, pixels, pixels): the object is rotated by ``axis_tilt`` about X, then
-by the tilt angle about Y (the convention of :mod:`tomotime.physics.joseph`),
-projected along Z, and the image is then rotated in-plane by ``axis_rotation``
-and shifted by ``(shift_y, shift_x)``. A zero pose reproduces the pose-free
-projector to within interpolation error.
+degrees, pixels, pixels): the object is rotated by the tilt angle about a tilt
+axis that is inclined by ``axis_tilt`` from Y towards Z (the rotation
+``R_x(axis_tilt) R_y(theta) R_x(-axis_tilt)``, with ``R_y`` the convention of
+:mod:`tomotime.physics.joseph`), projected along Z, and the image is then
+rotated in-plane by ``axis_rotation`` and shifted by ``(shift_y, shift_x)``. At
+zero tilt angle ``axis_tilt`` changes nothing; a zero pose reproduces the
+pose-free projector to within interpolation error.
 """
 
 from __future__ import annotations
@@ -30,9 +32,32 @@ from tomotime.errors import InputError
 from tomotime.physics.linear_operator import LinearOperator
 from tomotime.physics.parallel2d import ParallelProjector2D, _check_angles
 
-__all__ = ["VolumeProjector", "project_with_poses"]
+__all__ = ["VolumeProjector", "project_with_poses", "backproject_with_poses", "samples_per_ray"]
 
 _SAMPLES_PER_CHUNK = 4_000_000
+
+
+def _rotations(theta: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
+    """``(c, 3, 3)`` matrices ``R_x(phi) R_y(theta) R_x(-phi)`` taking lab ``(s, y, t)`` to object ``(x, y, z)``.
+
+    ``R_y(theta)`` maps ``(s, t)`` to ``x = s cos + t sin``, ``z = -s sin + t cos``
+    (the convention of :mod:`tomotime.physics.joseph`); ``R_x(phi)`` maps
+    ``(y, z)`` to ``(y cos - z sin, y sin + z cos)``. Together: a rotation by
+    ``theta`` about the tilt axis inclined by ``phi`` from Y towards Z.
+    """
+    zero, one = torch.zeros_like(theta), torch.ones_like(theta)
+
+    def matrix(rows):
+        return torch.stack([torch.stack(r, dim=-1) for r in rows], dim=-2)
+
+    ct, st, cp, sp = torch.cos(theta), torch.sin(theta), torch.cos(phi), torch.sin(phi)
+    r_y = matrix([[ct, zero, st], [zero, one, zero], [-st, zero, ct]])
+    r_x = matrix([[one, zero, zero], [zero, cp, -sp], [zero, sp, cp]])
+    return r_x @ r_y @ r_x.transpose(-1, -2)
+
+
+def _half(n: int) -> float:
+    return max((n - 1) / 2, 0.5)
 
 
 def _ray_grid(theta, pose, vol_shape, det_shape, n_t):
@@ -40,24 +65,60 @@ def _ray_grid(theta, pose, vol_shape, det_shape, n_t):
     nz, ny, nx = vol_shape
     yd, nd = det_shape
     dev, dt = pose.device, pose.dtype
-    psi, phi = torch.deg2rad(pose[:, 0]), torch.deg2rad(pose[:, 1])
+    psi = torch.deg2rad(pose[:, 0])
+    rot = _rotations(theta, torch.deg2rad(pose[:, 1]))
     row = torch.arange(yd, device=dev, dtype=dt) - (yd - 1) / 2
     col = torch.arange(nd, device=dev, dtype=dt) - (nd - 1) / 2
     t = torch.arange(n_t, device=dev, dtype=dt) - (n_t - 1) / 2
     v = lambda a: a[:, None, None, None]  # noqa: E731  (broadcast per view)
     y1 = row[None, None, :, None] - v(pose[:, 2])
     s1 = col[None, None, None, :] - v(pose[:, 3])
-    s2 = torch.cos(v(psi)) * s1 + torch.sin(v(psi)) * y1
-    y2 = -torch.sin(v(psi)) * s1 + torch.cos(v(psi)) * y1
-    tt = t[None, :, None, None]
-    cos, sin = torch.cos(v(theta)), torch.sin(v(theta))
-    x = s2 * cos + tt * sin
-    z = -s2 * sin + tt * cos
-    y = torch.cos(v(phi)) * y2 - torch.sin(v(phi)) * z
-    z = torch.sin(v(phi)) * y2 + torch.cos(v(phi)) * z
+    lab = (torch.cos(v(psi)) * s1 + torch.sin(v(psi)) * y1,  # s
+           -torch.sin(v(psi)) * s1 + torch.cos(v(psi)) * y1,  # y
+           t[None, :, None, None])  # along the beam
+    x, y, z = (sum(v(rot[:, i, j]) * lab[j] for j in range(3)) for i in range(3))
     x, y, z = torch.broadcast_tensors(x, y, z)
-    half = lambda n: max((n - 1) / 2, 0.5)  # noqa: E731
-    return torch.stack([x / half(nx), y / half(ny), z / half(nz)], dim=-1)
+    return torch.stack([x / _half(nx), y / _half(ny), z / _half(nz)], dim=-1)
+
+
+def samples_per_ray(vol_shape: tuple[int, int, int], poses: torch.Tensor | None) -> int:
+    """Samples along each ray (one per voxel step) that span the volume in every direction the poses allow."""
+    nz, ny, nx = vol_shape
+    inclined = poses is not None and bool((poses.detach()[:, 1] != 0).any())
+    return int(math.ceil(math.hypot(nz, ny, nx) if inclined else math.hypot(nz, nx))) + 2
+
+
+def backproject_with_poses(images: torch.Tensor, angles: torch.Tensor, poses: torch.Tensor,
+                           vol_shape: tuple[int, int, int]) -> torch.Tensor:
+    """Pixel-driven back-projection of ``(N, Yd, D)`` images onto a volume ``(Z, Y, X)``.
+
+    Every voxel takes the bilinearly interpolated value of each image at the
+    detector point its ray hits (the inverse of the pose model), so all voxels
+    are weighted alike; unlike the transpose of the ray sampler, this leaves no
+    spike at the rotation centre. Used by FBP.
+    """
+    nz, ny, nx = vol_shape
+    n, yd, nd = images.shape
+    dev, dt = images.device, images.dtype
+    poses = poses.detach().to(dev, dt)
+    theta = torch.deg2rad(torch.as_tensor(angles, dtype=dt, device=dev))
+    rot = _rotations(theta, torch.deg2rad(poses[:, 1]))
+    grids = torch.meshgrid(*(torch.arange(k, device=dev, dtype=dt) - (k - 1) / 2 for k in (nz, ny, nx)),
+                           indexing="ij")
+    obj = torch.stack([grids[2].reshape(-1), grids[1].reshape(-1), grids[0].reshape(-1)])  # (3, Z*Y*X) as x, y, z
+    psi = torch.deg2rad(poses[:, 0])[:, None]
+    out = torch.zeros(nz * ny * nx, device=dev, dtype=dt)
+    per_chunk = max(1, _SAMPLES_PER_CHUNK // obj.shape[1])
+    for start in range(0, n, per_chunk):
+        part = slice(start, start + per_chunk)
+        lab = rot[part].transpose(-1, -2) @ obj  # (c, 3, Z*Y*X): s, y, t
+        s2, y2 = lab[:, 0], lab[:, 1]
+        col = torch.cos(psi[part]) * s2 - torch.sin(psi[part]) * y2 + poses[part, 3:4]
+        row = torch.sin(psi[part]) * s2 + torch.cos(psi[part]) * y2 + poses[part, 2:3]
+        grid = torch.stack([col / _half(nd), row / _half(yd)], dim=-1)[:, None]  # (c, 1, Z*Y*X, 2)
+        values = F.grid_sample(images[part, None], grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+        out += values.sum(dim=0).reshape(-1)
+    return out.reshape(nz, ny, nx)
 
 
 def _project_chunk(volume, theta, pose, det_shape, n_t):
@@ -90,7 +151,7 @@ def project_with_poses(volume: torch.Tensor, angles: torch.Tensor, poses: torch.
     det_shape = tuple(det_shape or (ny, nx))
     theta = torch.deg2rad(torch.as_tensor(angles, dtype=volume.dtype, device=volume.device))
     poses = poses.to(volume.device, volume.dtype)
-    n_t = int(math.ceil(math.hypot(nz, nx))) + 2
+    n_t = samples_per_ray((nz, ny, nx), poses)
     per_chunk = max(1, _SAMPLES_PER_CHUNK // (n_t * det_shape[0] * det_shape[1]))
     grad = torch.is_grad_enabled() and (volume.requires_grad or poses.requires_grad)
     views = []

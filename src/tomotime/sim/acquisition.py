@@ -5,7 +5,8 @@ step ``i`` at the ``i``-th angle of the tilt scheme (GRS over +-70 degrees by
 default), with the project's projector. Optional effects, applied in this order:
 
 1. continuous tilting during a frame: the image is the mean of ``blur_samples``
-   projections spread evenly over the swept angle ``tilt_blur`` (degrees);
+   projections at the midpoints of equal parts of the swept angle ``tilt_blur``
+   (degrees), the midpoint rule for the mean over the sweep;
 2. STEM scan time lag: detector row ``y`` (scan line) is recorded at angle
    ``theta + row_lag * y / Y`` (degrees), the "curl" artefact of rapid STEM
    tomography;
@@ -112,11 +113,11 @@ def simulate_acquisition(
     if angles.size != n:
         raise InputError(f"angles: {angles.size} angles given for {n} time steps; expected one per step")
     times = truth.times if times is None else check_times(times, n)
-    if (np.abs(angles) >= 90).any():
-        raise InputError("angles: expected tilt angles inside (-90, 90) degrees")
+    if not np.isfinite(angles).all() or (np.abs(angles) > 90).any():
+        raise InputError("angles: expected finite tilt angles inside [-90, 90] degrees")
     rng = np.random.default_rng(seed)
     shifts = rng.normal(0.0, shift_std, size=(n, 2)) if shift_std > 0 else np.zeros((n, 2))
-    sweep = np.linspace(-0.5, 0.5, blur_samples) * tilt_blur if tilt_blur > 0 and blur_samples > 1 else np.zeros(1)
+    sweep = ((np.arange(blur_samples) + 0.5) / blur_samples - 0.5) * tilt_blur if tilt_blur > 0 else np.zeros(1)
     lag = row_lag * np.arange(ny) / ny
     images = np.empty((n, ny, nx), np.float32)
     for i in range(n):

@@ -10,7 +10,7 @@ import torch
 from tomotime.errors import InputError
 from tomotime.physics.linear_operator import LinearOperator
 from tomotime.physics.parallel2d import ParallelProjector2D
-from tomotime.physics.parallel3d import VolumeProjector
+from tomotime.physics.parallel3d import VolumeProjector, backproject_with_poses
 from tomotime.solvers.common import as_data_tensor
 
 __all__ = ["fbp", "ramp_filter", "angular_weights", "backproject_pixels", "FILTERS"]
@@ -52,23 +52,35 @@ def ramp_filter(n_det: int, *, window: str = "ram-lak", dtype=torch.float32, dev
     return torch.as_tensor(response, dtype=dtype, device=device)
 
 
+WEDGE_GAP_RATIO = 3.0
+"""A gap between sorted views (modulo 180 degrees) wider than this many median gaps is a missing wedge."""
+
+
 def angular_weights(angles_deg) -> np.ndarray:
     """Quadrature weights (radians) of the views for the back-projection integral.
 
-    Each distinct angle gets half the distance to its neighbours (one-sided at
-    the ends of the range); repeated angles share their weight, so the sum of the
-    weights is the angular range covered plus one step.
+    Views at ``theta`` and ``theta + 180`` degrees hold the same line integrals
+    (mirrored), so the angles are taken modulo 180 degrees and placed on a
+    circle. Each distinct direction gets half the gap to each of its
+    neighbours; repeated directions share their weight. When the views cover
+    the half circle (no gap wider than ``WEDGE_GAP_RATIO`` median gaps), the
+    weights sum to pi whatever the range spanned (180, 360 degrees, or
+    overlapping ends such as [-100, 100)). Otherwise the widest gap is a missing
+    wedge: it adds nothing, each end of the covered range gets its full
+    one-sided gap, and the weights sum to the covered range plus one step.
     """
     angles = np.asarray(angles_deg, dtype=np.float64)
-    unique, inverse, counts = np.unique(angles, return_inverse=True, return_counts=True)
+    directions = np.round(np.mod(angles, 180.0), 9) % 180.0
+    unique, inverse, counts = np.unique(directions, return_inverse=True, return_counts=True)
     if unique.size == 1:
-        spacing = np.array([np.pi])
-    else:
-        edges = np.radians(unique)
-        gaps = np.diff(edges)
-        spacing = np.empty_like(edges)
-        spacing[1:-1] = 0.5 * (gaps[:-1] + gaps[1:])
-        spacing[0], spacing[-1] = gaps[0], gaps[-1]
+        return np.full(angles.shape, np.pi) / counts[inverse]
+    edges = np.radians(unique)
+    gaps = np.diff(np.append(edges, edges[0] + np.pi))  # gaps[i]: from direction i to the next one, circularly
+    widest = int(np.argmax(gaps))
+    spacing = 0.5 * (gaps + np.roll(gaps, 1))
+    if unique.size > 2 and gaps[widest] > WEDGE_GAP_RATIO * np.median(gaps):
+        first, last = (widest + 1) % unique.size, widest  # the views on each side of the missing wedge
+        spacing[first], spacing[last] = gaps[first], gaps[last - 1]
     return spacing[inverse] / counts[inverse]
 
 
@@ -106,8 +118,8 @@ def fbp(op: LinearOperator, data, *, filter: str = "ram-lak") -> torch.Tensor:
 
     Each projection row is filtered along the detector with the apodised ramp,
     weighted by its angular quadrature weight and back-projected pixel by pixel
-    (:func:`backproject_pixels`); with per-view poses the transpose of the
-    projector is used instead.
+    (:func:`backproject_pixels`; with per-view poses,
+    :func:`~tomotime.physics.parallel3d.backproject_with_poses`).
 
     Parameters
     ----------
@@ -140,4 +152,6 @@ def fbp(op: LinearOperator, data, *, filter: str = "ram-lak") -> torch.Tensor:
         nz, ny, nx = op.domain_shape
         slices = backproject_pixels(filtered.permute(1, 0, 2), op.angles, (nz, nx))  # (Y, Z, X)
         return slices.permute(1, 0, 2)
-    return op.adjoint(filtered)  # with poses: the transpose of the projector
+    if isinstance(op, VolumeProjector):
+        return backproject_with_poses(filtered, op.angles, op.poses, op.domain_shape)
+    return op.adjoint(filtered)
