@@ -45,7 +45,8 @@ WORLD = 2
 # batch_size 5 over two ranks gives shares of 3 and 2 rows: the weighting of unequal shares is exercised.
 TINY = dict(hidden=(32,), latent=8, base_channels=16, min_channels=8, batch_size=5, lr=1e-3, device="cpu",
             eval_every=5, checkpoint_every=4, holdout_fraction=0.1, patience=None, steps=20, lr_step=6)
-EARLY = dict(TINY, steps=200, eval_every=1, patience=1, min_fraction=0.0, holdout_smoothing=1.0, checkpoint_every=0)
+EARLY = dict(TINY, lr=3e-3, steps=200, eval_every=1, patience=1, min_fraction=0.0, holdout_smoothing=1.0, stop_margin=0.0,
+             checkpoint_every=0)
 STUCK = dict(TINY, lr=1e-9, steps=200, eval_every=2, patience=3, min_fraction=0.0, warmup_steps=0, checkpoint_every=0)
 NAN = dict(TINY, steps=12, holdout_fraction=0.0, lr_step=100, checkpoint_every=0)
 TIMES = [0.0, 2.5, 7.0, 11.0, 15.0]  # five time points over two ranks: the last round is short
