@@ -155,6 +155,8 @@ def test_bad_run_file_is_reported_with_its_name(tmp_path, rod, name, text, fragm
     (["--window", 4], ["--window applies to FBP"]),
     (["--format", "tiff"], ["--format applies to FBP"]),
     (["--device", "tpu"], ["device='tpu'"]),
+    (["--thickness", 100_000_000], ["--thickness 100000000", "GiB"]),
+    (["--times", "0:1e9:1e-9"], ["--times", "time points"]),
 ])
 def test_bad_options_fail_before_anything_is_written(tmp_path, rod, options, fragments):
     out = tmp_path / "R"

@@ -34,7 +34,7 @@ import numpy as np
 import typer
 
 from tomotime import __version__
-from tomotime.cli.common import check_outputs, parse_times, read_input, staged_output, write_json
+from tomotime.cli.common import check_memory, check_outputs, parse_times, read_input, staged_output, write_json
 from tomotime.data import TiltSeries
 from tomotime.device import resolve_device
 from tomotime.errors import InputError, OutputExistsError
@@ -318,8 +318,13 @@ def run_dipster(
     config = dipster_config(options, run_dir=run_dir, thickness=thickness, device=device)
     query_angle = "own" if angle == "own" else float(config.query_angle)  # what the volumes are made at
     query_times = None if times is None else parse_times(times)
-    resolve_device(config.device)
+    target = resolve_device(config.device)
     series = read_input(file, angles=angles, allow_wide_angles=allow_wide_angles)
+    _, ny, nx = series.shape
+    nz = config.thickness or nx
+    # One exported volume (twice, while written) and the generator's activations of a batch of slices.
+    check_memory(8.0 * nz * ny * nx + 32.0 * config.batch_size * config.base_channels * nz * nx,
+                 f"DIP-STER with a slice of {nz} x {nx} voxels (--thickness {nz})", device=target)
     try:
         choose_holdout(len(series), series.shape[1], config)
     except InputError as exc:
