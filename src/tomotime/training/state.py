@@ -118,13 +118,11 @@ class TrainState:
 
     def batch_indices(self) -> torch.Tensor:
         """Training-sample indices of the current step (all ranks together)."""
-        start, parts = self.step * self.batch, []
-        while sum(p.numel() for p in parts) < self.batch:
-            pos = start + sum(p.numel() for p in parts)
-            epoch, offset = divmod(pos, self.n_train)
-            need = self.batch - sum(p.numel() for p in parts)
-            parts.append(self._order(epoch)[offset:offset + need])
-        return torch.cat(parts)
+        start = self.step * self.batch
+        first, last = start // self.n_train, (start + self.batch - 1) // self.n_train
+        stream = torch.cat([self._order(epoch) for epoch in range(first, last + 1)])
+        offset = start - first * self.n_train
+        return stream[offset:offset + self.batch]
 
     def train_step(self, loss_of) -> float:
         """One optimiser step with ``loss_of(net, indices)``; returns the loss (non-finite: nothing changed)."""
