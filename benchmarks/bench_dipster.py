@@ -63,7 +63,7 @@ from tomotime.recon.dipster import (
     volume_series,
 )
 from tomotime.recon.dipster.sampling import holdout_indices
-from tomotime.report import evaluate_against_truth
+from tomotime.metrics.evaluate import evaluate_against_truth
 from tomotime.sim import (
     SCENARIOS,
     make_phantom,

@@ -52,7 +52,7 @@ from tomotime.device import resolve_device
 from tomotime.errors import InputError
 from tomotime.io import VolumeSeriesWriter, atomic_path, read_volume_series, write_json
 from tomotime.metrics import summarise, surface_to_volume
-from tomotime.report import evaluate_against_truth
+from tomotime.metrics.evaluate import evaluate_against_truth
 from tomotime.sim import (
     SCENARIOS,
     iter_scenario,

@@ -39,7 +39,7 @@ from tomotime.geometry import grs_angles
 from tomotime.io import write_json
 from tomotime.metrics import surface_to_volume
 from tomotime.physics import VolumeProjector
-from tomotime.report import evaluate_against_truth
+from tomotime.metrics.evaluate import evaluate_against_truth
 from tomotime.sim import iter_scenario, mixed_intensity_spread
 from tomotime.solvers.static import reconstruct
 

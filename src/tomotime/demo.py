@@ -25,7 +25,7 @@ import tomotime
 from tomotime.data import VolumeSeries
 from tomotime.errors import InputError, OutputExistsError
 from tomotime.io import write_json
-from tomotime.report import evaluate_against_truth, format_summary_table, write_metrics
+from tomotime.metrics.evaluate import evaluate_against_truth, format_summary_table, write_metrics
 from tomotime.sim import iter_scenario, mixed_intensity_spread, simulate_acquisition
 from tomotime.recon.dipster import DipsterConfig, save_model, train_dipster, volume_series
 from tomotime.solvers import sliding_window
