@@ -246,3 +246,20 @@ def test_emd_export_keeps_the_time_axis(tmp_path):
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "mrcs").iterdir()) == ["t0000.mrc", "t0001.mrc", "t0002.mrc",
                                                                       "times.txt"]
+
+
+def test_report_reads_the_input_with_the_runs_angle_file(sim, tmp_path):
+    import shutil
+
+    shutil.copy(sim / "series.mrc", tmp_path / "stack.mrc")  # no sidecars: the angles come from --angles
+    shutil.copy(sim / "series.rawtlt", tmp_path / "angles.rawtlt")
+    out = tmp_path / "rec"
+    result = invoke("reconstruct", tmp_path / "stack.mrc", "--angles", tmp_path / "angles.rawtlt", "-m", "fbp",
+                    "--no-report", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert not (out / "report.html").exists()
+    report = write_report(out, movie=False)
+    assert report.notes == [] and report.sections == ["input", "result", "quality", "provenance"]
+    (tmp_path / "angles.rawtlt").unlink()
+    report = write_report(out, overwrite=True, movie=False)
+    assert "input" not in report.sections and any("angles.rawtlt" in n and "missing" in n for n in report.notes)

@@ -9,7 +9,8 @@ commands that write a ``summary.json``) leave behind:
 * ``run/`` -- a training run: ``config.json``, ``metrics.csv``, ``summary.json``;
 * ``metrics.json`` -- an evaluation against a truth (``tomotime evaluate``, the demo).
 
-The input tilt series is the file named in ``summary.json`` (``input.file``);
+The input tilt series is the file named in ``summary.json`` (``input.file``), with
+the angle file of the run (``options.angles``) when one was given;
 a ground truth is ``truth.h5`` in the run folder or beside the input (as
 ``tomotime simulate`` writes it), with ``scenario.json`` giving the dose.
 """
@@ -174,9 +175,15 @@ def _load_input(contents: RunContents) -> Path | None:
         contents.notes.append(f"input tilt series {path} is missing; the input section and the reprojection "
                               "error are omitted")
         return None
+    options = contents.summary.get("options") or {}
+    angles = _resolve(contents.folder, options.get("angles")) if isinstance(options.get("angles"), str) else None
+    if angles is not None and not angles.is_file():
+        contents.notes.append(f"angle file {angles} (--angles of the run) is missing; the input section and the "
+                              "reprojection error are omitted")
+        return path
     try:
-        contents.series = read_tilt_series(path, allow_wide_angles=bool(
-            (contents.summary.get("options") or {}).get("allow_wide_angles")))
+        contents.series = read_tilt_series(path, angles=angles,
+                                           allow_wide_angles=bool(options.get("allow_wide_angles")))
     except TomotimeError as exc:
         contents.notes.append(f"input tilt series {path}: not readable ({exc})")
     return path
