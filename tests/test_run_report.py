@@ -263,3 +263,19 @@ def test_report_reads_the_input_with_the_runs_angle_file(sim, tmp_path):
     (tmp_path / "angles.rawtlt").unlink()
     report = write_report(out, overwrite=True, movie=False)
     assert "input" not in report.sections and any("angles.rawtlt" in n and "missing" in n for n in report.notes)
+
+
+def test_tomviz_export_writes_one_3d_emd_per_time_point(tmp_path):
+    data = np.random.default_rng(1).random((2, 4, 5, 6)).astype(np.float32)
+    write_volume_series(tmp_path / "v.h5", VolumeSeries(data, times=[1.0, 3.0], voxel_size=0.5))
+    result = invoke("export", tmp_path / "v.h5", "--format", "tomviz", "--out", tmp_path / "tv")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "tv").iterdir()) == ["t0000.emd", "t0001.emd", "times.txt"]
+    with h5py.File(tmp_path / "tv" / "t0001.emd", "r") as f:
+        group = f["data/tomography"]
+        assert group["data"].shape == (6, 5, 4)  # (x, y, z), as Tomviz writes its volumes
+        np.testing.assert_array_equal(group["data"][()], data[1].transpose(2, 1, 0))
+        assert group.attrs["time_s"] == 3.0
+        assert [group[f"dim{k}"].attrs["name"] for k in (1, 2, 3)] == [b"x", b"y", b"z"]
+        np.testing.assert_allclose(group["dim3"][()], np.arange(4) * 0.5)
+    np.testing.assert_allclose(np.loadtxt(tmp_path / "tv" / "times.txt"), [1.0, 3.0])
