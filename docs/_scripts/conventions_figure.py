@@ -37,7 +37,8 @@ def volume_axes(ax):
         ax.annotate("", xy=(dx, -0.3), xytext=(dx, 1.6), arrowprops=dict(arrowstyle="->", color="0.3", lw=1,
                                                                          ls="--"))
     ax.text(0.9, 1.55, "electron beam at 0°\n(projection sums over Z)", fontsize=8, color="0.3")
-    ax.text(-0.05, -0.55, "vol[z, y, x]; slice perpendicular to the tilt axis: vol[:, k, :]\nseries: (T, Z, Y, X)", fontsize=9)
+    ax.text(-0.05, -0.55, "vol[z, y, x]; slice perpendicular to the tilt axis: vol[:, k, :]\n"
+            "series: (T, Z, Y, X)", fontsize=9)
     ax.set_xlim(-0.2, 2.3)
     ax.set_ylim(-0.7, 1.9)
 
