@@ -62,8 +62,8 @@ from tomotime.recon.dipster import (
     volume_at,
     volume_series,
 )
+from tomotime.metrics.evaluate import evaluate_against_truth
 from tomotime.recon.dipster.problem import choose_holdout
-from tomotime.report import evaluate_against_truth
 from tomotime.sim import (
     SCENARIOS,
     make_phantom,

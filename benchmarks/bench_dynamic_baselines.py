@@ -14,7 +14,7 @@ on it (SIRT with ``min_value=0``, FBP with the ram-lak filter, EM) and compared
 with the truth at that step.
 
 Metrics per time step: SSIM and RMSE % inside the Otsu mask of the truth and
-unmasked (:func:`tomotime.report.evaluate_against_truth`). Nanorod: alloying
+unmasked (:func:`tomotime.metrics.evaluate.evaluate_against_truth`). Nanorod: alloying
 percentage of reconstruction and truth, error in percentage points from step 5
 on. Nanoshell: surface-to-volume ratio (:func:`tomotime.metrics.surface_to_volume`,
 each volume binarised at its own Otsu threshold) and its relative error
@@ -52,7 +52,7 @@ from tomotime.device import resolve_device
 from tomotime.errors import InputError
 from tomotime.io import VolumeSeriesWriter, atomic_path, read_volume_series, write_json
 from tomotime.metrics import summarise, surface_to_volume
-from tomotime.report import evaluate_against_truth
+from tomotime.metrics.evaluate import evaluate_against_truth
 from tomotime.sim import (
     SCENARIOS,
     iter_scenario,

@@ -10,7 +10,7 @@ that step is frozen and projected at *all* ``steps`` GRS angles over +-70 deg
 (what a static object would give over the whole acquisition), then
 reconstructed by SIRT (``min_value=0``) with each iteration count of
 ``--iterations``. The result is scored with the dynamic benchmarks' metrics
-(:func:`tomotime.report.evaluate_against_truth`; SSIM / RMSE % inside the
+(:func:`tomotime.metrics.evaluate.evaluate_against_truth`; SSIM / RMSE % inside the
 truth's Otsu mask and unmasked, alloying error, surface-to-volume error).
 
 A dynamic method sees one projection per time step, each of a different state,
@@ -39,7 +39,7 @@ from tomotime.geometry import grs_angles
 from tomotime.io import write_json
 from tomotime.metrics import surface_to_volume
 from tomotime.physics import VolumeProjector
-from tomotime.report import evaluate_against_truth
+from tomotime.metrics.evaluate import evaluate_against_truth
 from tomotime.sim import iter_scenario, mixed_intensity_spread
 from tomotime.solvers.static import reconstruct
 

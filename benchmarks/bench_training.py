@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from environment import environment  # noqa: E402
 
 from tomotime.recon.dipster import DipsterConfig, train_dipster, volume_series  # noqa: E402
-from tomotime.report import evaluate_against_truth  # noqa: E402
+from tomotime.metrics.evaluate import evaluate_against_truth  # noqa: E402
 from tomotime.sim import make_scenario, simulate_acquisition  # noqa: E402
 from tomotime.training.stopping import StoppingRule  # noqa: E402
 

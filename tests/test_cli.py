@@ -156,7 +156,7 @@ def test_reconstruct_each_method(tmp_path, stack, ball, method, options, max_err
     result = invoke("reconstruct", stack, "--method", method, *options, "--out", out, "--device", "cpu")
     assert result.exit_code == 0, result.output
     name = "volume.tiff" if method == "fbp" else "volume.mrc"
-    assert sorted(p.name for p in out.iterdir()) == sorted([name, "summary.json"])
+    assert sorted(p.name for p in out.iterdir()) == sorted([name, "summary.json", "report.html"])
     if method == "fbp":
         volume = tifffile.imread(out / name)
     else:

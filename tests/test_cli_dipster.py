@@ -68,7 +68,7 @@ def trained(rod, tmp_path_factory):
 def test_reconstruct_writes_series_model_run_and_summary(trained, rod):
     out, result = trained
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["model.pt", "run", "summary.json", "volumes.h5"]
+    assert sorted(p.name for p in out.iterdir()) == ["model.pt", "report.html", "run", "summary.json", "volumes.h5"]
     assert {p.name for p in (out / "run").iterdir()} == RUN_FILES
     volumes, times = read_series(out / "volumes.h5")
     assert volumes.shape == (VIEWS, SIZE, SIZE, SIZE) and volumes.dtype == np.float32
@@ -231,7 +231,7 @@ def test_ctrl_c_keeps_the_checkpoint_and_resume_finishes(tmp_path, rod, monkeypa
     result = dipster(rod, out, *TINY, "--steps", 10, "--resume")
     assert result.exit_code == 0, result.output
     assert json.loads((out / "summary.json").read_text())["training"]["steps"] == 10
-    assert sorted(p.name for p in out.iterdir()) == ["model.pt", "run", "summary.json", "volumes.h5"]
+    assert sorted(p.name for p in out.iterdir()) == ["model.pt", "report.html", "run", "summary.json", "volumes.h5"]
 
 
 @pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="signals need the main thread")

@@ -377,7 +377,7 @@ def test_dipster_beats_sliding_window_sirt(tmp_path, one_thread):
     against SIRT's SSIM 0.934 mean / 0.746 worst and RMSE 19.1 %; training
     took about 30 s (3000 steps of 8 rows).
     """
-    from tomotime.report import evaluate_against_truth
+    from tomotime.metrics.evaluate import evaluate_against_truth
     from tomotime.sim import make_scenario
     from tomotime.solvers import sliding_window
 

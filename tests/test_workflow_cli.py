@@ -199,7 +199,9 @@ def demo(tmp_path_factory) -> tuple[Path, dict, list[str]]:
 def test_demo_writes_summary_metrics_and_figures(demo):
     out, summary, lines = demo
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["summary.json", "metrics.csv", "metrics.json", "orthoslices.png", "metrics.png", "dipster_model.pt"])
+        ["summary.json", "metrics.csv", "metrics.json", "orthoslices.png", "metrics.png", "dipster_model.pt",
+         "series.mrc", "series.rawtlt", "series.times", "truth.h5", "volumes_sirt.h5", "volumes_dipster.h5", "run",
+         "report.html"])
     assert set(summary["methods"]) == {"SIRT (sliding window)", "DIP-STER"}
     assert summary["dipster_model"]["model_bytes"] == (out / "dipster_model.pt").stat().st_size
     on_disk = json.loads((out / "summary.json").read_text())

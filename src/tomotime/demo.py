@@ -7,7 +7,10 @@ every projection when there are fewer) and
 compared with the ground truth. Results go to one folder: the metric table
 (``metrics.csv`` / ``metrics.json``), figures, and ``summary.json`` with, for
 each method, ``ssim_mean``, ``ssim_worst``, ``rmse_mean``, ``rmse_worst`` and
-``seconds``.
+``seconds``. The folder is a run folder in the sense of :mod:`tomotime.viz.rundata`:
+it also holds the simulated tilt series (``series.mrc`` + ``.rawtlt`` / ``.times``),
+the truth (``truth.h5``), the volume series of each method (``volumes_*.h5``),
+the DIP-STER training run (``run/``) and the HTML report (``report.html``).
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ import torch
 import tomotime
 from tomotime.data import VolumeSeries
 from tomotime.errors import InputError, OutputExistsError
-from tomotime.io import write_json
-from tomotime.report import evaluate_against_truth, format_summary_table, write_metrics
+from tomotime.io import write_json, write_tilt_series, write_volume_series
+from tomotime.metrics.evaluate import evaluate_against_truth, format_summary_table, write_metrics
 from tomotime.sim import iter_scenario, mixed_intensity_spread, simulate_acquisition
 from tomotime.recon.dipster import DipsterConfig, save_model, train_dipster, volume_series
 from tomotime.solvers import sliding_window
@@ -36,7 +39,11 @@ __all__ = ["run_demo"]
 log = logging.getLogger(__name__)
 
 DEFAULT_WINDOW = 30
-DEMO_FILES = ("summary.json", "metrics.csv", "metrics.json", "orthoslices.png", "metrics.png", "dipster_model.pt")
+DEMO_FILES = ("summary.json", "metrics.csv", "metrics.json", "orthoslices.png", "metrics.png", "dipster_model.pt",
+              "series.mrc", "series.rawtlt", "series.times", "truth.h5", "volumes_sirt.h5", "volumes_dipster.h5",
+              "report.html")
+RUN_FOLDER = "run"
+_VOLUME_FILES = {"SIRT (sliding window)": "volumes_sirt.h5", "DIP-STER": "volumes_dipster.h5"}
 
 
 def demo_dipster_config(*, steps: int = 6000, seed: int = 0, device: str = "auto") -> DipsterConfig:
@@ -53,7 +60,7 @@ def demo_dipster_config(*, steps: int = 6000, seed: int = 0, device: str = "auto
 def _check_out_dir(out_dir: Path, overwrite: bool) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir}: exists and is not a folder")
-    existing = [out_dir / f for f in DEMO_FILES if (out_dir / f).exists()]
+    existing = [out_dir / f for f in (*DEMO_FILES, RUN_FOLDER) if (out_dir / f).exists()]
     if existing and not overwrite:
         raise OutputExistsError(f"{existing[0]} exists; pass --overwrite to replace the demo results")
 
@@ -70,6 +77,8 @@ def run_demo(
     device: str = "auto",
     overwrite: bool = False,
     progress: bool | None = None,
+    report: bool = True,
+    command: str | None = None,
     echo=print,
 ) -> dict[str, Any]:
     """Simulate the nanorod-alloying experiment, reconstruct it with sliding-window SIRT and DIP-STER, evaluate.
@@ -88,6 +97,10 @@ def run_demo(
         Training steps of DIP-STER (None: leave DIP-STER out).
     seed : int
         Seed of the simulation.
+    report : bool
+        Write ``report.html``, the HTML report of the run.
+    command : str, optional
+        The command line, recorded in ``summary.json``.
     echo : callable
         Where progress lines and the final table go (``print`` by default).
 
@@ -107,7 +120,7 @@ def run_demo(
     try:
         return _run(out_dir, volumes, size=size, steps=steps, window=window, iterations=iterations,
                     dipster_steps=dipster_steps, seed=seed, device=device, overwrite=overwrite, progress=progress,
-                    echo=echo)
+                    report=report, command=command, echo=echo)
     except BaseException:
         if created and not any(out_dir.iterdir()):
             out_dir.rmdir()  # an interrupted first run leaves no empty folder behind
@@ -115,13 +128,16 @@ def run_demo(
 
 
 def _run(out_dir: Path, volumes, *, size: int, steps: int, window: int, iterations: int, dipster_steps: int | None,
-         seed: int, device: str, overwrite: bool, progress: bool | None, echo) -> dict[str, Any]:
+         seed: int, device: str, overwrite: bool, progress: bool | None, report: bool, command: str | None,
+         echo) -> dict[str, Any]:
     started = time.perf_counter()
 
     echo(f"Simulating nanorod alloying: {size}^3 voxels, {steps} steps, GRS tilt over +-70 deg ...")
     truth = VolumeSeries(np.stack(list(volumes)))
     series = simulate_acquisition(truth, seed=seed)
     sigma_mixed = mixed_intensity_spread(truth[0])  # 0: a fully mixed particle is uniform
+    write_tilt_series(out_dir / "series.mrc", series, overwrite=overwrite)
+    write_volume_series(out_dir / "truth.h5", truth, overwrite=overwrite, compression="gzip")
 
     methods: dict[str, Any] = {}
     echo(f"Reconstructing every time step with sliding-window SIRT (window {window}, {iterations} iterations) ...")
@@ -130,12 +146,13 @@ def _run(out_dir: Path, volumes, *, size: int, steps: int, window: int, iteratio
                            device=device, progress=progress)
     methods["SIRT (sliding window)"] = (recon, time.perf_counter() - t0)
 
-    model_note = None
+    model_note, training = None, None
     if dipster_steps:
         echo(f"Training DIP-STER ({dipster_steps} steps, a space-time network fitted to the projections) ...")
         t0 = time.perf_counter()
         trained = train_dipster(series, demo_dipster_config(steps=dipster_steps, seed=seed, device=device),
-                                progress=progress)
+                                run_dir=out_dir / RUN_FOLDER, overwrite=overwrite, progress=progress)
+        training = {"steps": trained.steps, "best_step": trained.best_step, "stopped_early": trained.stopped_early}
         dip_volumes = volume_series(trained.model, truth.times, progress=False)
         methods["DIP-STER"] = (dip_volumes, time.perf_counter() - t0)
         model_path = save_model(out_dir / "dipster_model.pt", trained.model, overwrite=overwrite)
@@ -151,6 +168,8 @@ def _run(out_dir: Path, volumes, *, size: int, steps: int, window: int, iteratio
         summary_methods[name]["seconds"] = round(seconds, 3)
 
     write_metrics(out_dir, results, overwrite=overwrite)
+    for name, (volumes, _) in methods.items():
+        write_volume_series(out_dir / _VOLUME_FILES[name], volumes, overwrite=overwrite, compression="gzip")
     shown = np.unique(np.linspace(0, steps - 1, 3).round().astype(int))
     rows = {"truth": [truth[int(t)] for t in shown]}
     rows.update({name: [vols[int(t)] for t in shown] for name, (vols, _) in methods.items()})
@@ -162,6 +181,7 @@ def _run(out_dir: Path, volumes, *, size: int, steps: int, window: int, iteratio
     plot_metric_curves(curves, truth.times, out_dir / "metrics.png", overwrite=overwrite)
 
     summary = {
+        "command": command,
         "experiment": "nanorod-alloying",
         "size": size, "steps": steps, "window": window, "iterations": iterations, "seed": seed,
         "device": str(tomotime.device.resolve_device(device)),
@@ -169,9 +189,19 @@ def _run(out_dir: Path, volumes, *, size: int, steps: int, window: int, iteratio
         "python": platform.python_version(),
         "methods": summary_methods,
         "dipster_model": model_note,
+        "input": {"file": "series.mrc", "shape": list(series.shape), "pixel_size_nm": series.pixel_size},
+        "truth": "truth.h5",
+        "volumes": {name: _VOLUME_FILES[name] for name in methods},
+        "run_dir": RUN_FOLDER if dipster_steps else None,
+        "training": training,
         "total_seconds": round(time.perf_counter() - started, 3),
     }
     write_json(out_dir / "summary.json", summary, overwrite=overwrite)
+    if report:
+        from tomotime.viz.report import write_report
+
+        written = write_report(out_dir, overwrite=True)
+        echo(f"Report: {written.path} ({written.bytes / 1e6:.1f} MB), open it in a browser")
     echo("")
     echo(format_summary_table(summary_methods))
     echo("")
@@ -179,6 +209,7 @@ def _run(out_dir: Path, volumes, *, size: int, steps: int, window: int, iteratio
         echo(f"The trained DIP-STER model ({model_note['model_bytes'] / 1e6:.1f} MB, dipster_model.pt) regenerates "
              f"the whole 4D series ({model_note['raw_series_bytes'] / 1e6:.1f} MB as float32) at any time: "
              f"tomotime query {out_dir / 'dipster_model.pt'} --time 12.5 --out vol.mrc")
-    echo(f"Results in {out_dir.resolve()}: summary.json, metrics.csv, orthoslices.png, metrics.png")
+    echo(f"Results in {out_dir.resolve()}: summary.json, metrics.csv, orthoslices.png, metrics.png"
+         f"{', report.html' if report else ''}")
     echo("This demo runs a small problem on the CPU; full-size (128^3) runs want a GPU.")
     return summary

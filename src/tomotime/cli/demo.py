@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from tomotime.cli.common import DeviceOption, OverwriteOption, handle_errors
+from tomotime.cli.common import DeviceOption, OverwriteOption, command_line, handle_errors
+from tomotime.cli.report import NoReportOption
 from tomotime.demo import run_demo
 
 __all__ = ["demo"]
@@ -15,6 +16,7 @@ __all__ = ["demo"]
 
 @handle_errors
 def demo(
+    ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("demo_output"),
     size: Annotated[int, typer.Option("--size", help="Volume edge in voxels.")] = 32,
     steps: Annotated[int, typer.Option("--steps", help="Time steps (= projections).")] = 100,
@@ -23,7 +25,8 @@ def demo(
                                                help="DIP-STER training steps (0: SIRT only).")] = 6000,
     device: DeviceOption = "auto",
     overwrite: OverwriteOption = False,
+    no_report: NoReportOption = False,
 ) -> None:
-    """Simulate an alloying nanorod, reconstruct every time step (sliding-window SIRT, DIP-STER), compare with truth."""
+    """Simulate an alloying nanorod, reconstruct it (sliding-window SIRT, DIP-STER), compare with truth, report."""
     run_demo(out, size=size, steps=steps, seed=seed, dipster_steps=dipster_steps or None, device=device,
-             overwrite=overwrite, echo=typer.echo)
+             overwrite=overwrite, report=not no_report, command=command_line(ctx), echo=typer.echo)

@@ -12,8 +12,8 @@ from tomotime.cli.common import OverwriteOption, handle_errors, staged_output
 from tomotime.data import VolumeSeries
 from tomotime.errors import InputError
 from tomotime.io import read_volume_series
+from tomotime.metrics.evaluate import evaluate_against_truth, format_summary_table, format_time_table, write_metrics
 from tomotime.metrics.temporal import TIME_TOLERANCE_S
-from tomotime.report import evaluate_against_truth, format_summary_table, format_time_table, write_metrics
 from tomotime.viz import plot_metric_curves
 
 __all__ = ["evaluate"]

@@ -15,15 +15,19 @@ import typer
 from tomotime import __version__
 from tomotime.cli.demo import demo
 from tomotime.cli.evaluate import evaluate
+from tomotime.cli.export import export
 from tomotime.cli.info import info
+from tomotime.cli.movie import movie
 from tomotime.cli.plan import plan
 from tomotime.cli.query import query
 from tomotime.cli.reconstruct import reconstruct
+from tomotime.cli.report import report
 from tomotime.cli.simulate import simulate
+from tomotime.cli.view import view
 
 app = typer.Typer(
     name="tomotime",
-    help="Self-supervised and dynamic electron tomography: inspect, plan, simulate, reconstruct and evaluate.",
+    help="Self-supervised and dynamic electron tomography: inspect, plan, simulate, reconstruct, evaluate and report.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
@@ -54,6 +58,10 @@ app.command("reconstruct")(reconstruct)
 app.command("query")(query)
 app.command("simulate")(simulate)
 app.command("evaluate")(evaluate)
+app.command("report")(report)
+app.command("movie")(movie)
+app.command("view")(view)
+app.command("export")(export)
 app.command("demo")(demo)
 
 

@@ -54,6 +54,7 @@ from tomotime.cli.dipster import (
     StepsOption,
     run_dipster,
 )
+from tomotime.cli.report import NoReportOption, write_run_report
 from tomotime.data import TiltSeries
 from tomotime.device import resolve_device
 from tomotime.errors import InputError
@@ -200,6 +201,7 @@ def reconstruct(
     seed: SeedOption = None,
     query_angle: QueryAngleOption = None,
     resume: ResumeOption = False,
+    no_report: NoReportOption = False,
 ) -> None:
     """Reconstruct a tilt series with FBP, SIRT or EM; with --window, a volume at each time; or with DIP-STER.
 
@@ -215,8 +217,11 @@ def reconstruct(
     if method == "dipster":
         _check_dipster_combinations(window=window, iterations=iterations, filter=filter, min_value=min_value,
                                     fmt=fmt, per_time_mrc=per_time_mrc)
-        run_dipster(command=command, file=file, out=out, options=dipster, times=times, thickness=thickness,
-                    angles=angles, allow_wide_angles=allow_wide_angles, overwrite=overwrite, device=device)
+        summary = run_dipster(command=command, file=file, out=out, options=dipster, times=times,
+                              thickness=thickness, angles=angles, allow_wide_angles=allow_wide_angles,
+                              overwrite=overwrite, device=device)
+        if not no_report and summary is not None:  # None on the other ranks under torchrun
+            write_run_report(Path(out))
         return
     if dipster.given():
         raise InputError(f"{dipster.given()[0]} applies to --method dipster only, not to {method!r}")
@@ -264,6 +269,8 @@ def reconstruct(
         write_json(stage / SUMMARY, summary)
     typer.echo(f"wrote {', '.join(str(Path(out) / n) for n in names)} (shape {tuple(shape)}) "
                f"in {summary['wall_seconds']:.1f} s")
+    if not no_report:
+        write_run_report(Path(out))
 
 
 def _reconstruct_series(series: TiltSeries, stage: Path, *, window: int, times: np.ndarray, method: str,

@@ -9,6 +9,7 @@ from tomotime.metrics.alloying import alloying_curve, alloying_percentage, parti
 from tomotime.metrics.fsc import fourier_shell_correlation, fsc_resolution
 from tomotime.metrics.image import otsu_mask, otsu_threshold, psnr, rmse_percent, ssim
 from tomotime.metrics.morphology import Redistribution, binarise, surface_to_volume, volume_redistribution
+from tomotime.metrics.reprojection import reprojection_error
 from tomotime.metrics.temporal import METRICS, evaluate_series, per_time, summarise
 
 __all__ = [
@@ -30,4 +31,5 @@ __all__ = [
     "summarise",
     "evaluate_series",
     "METRICS",
+    "reprojection_error",
 ]

@@ -11,7 +11,7 @@ from scipy import ndimage
 
 from tomotime.data import VolumeSeries
 from tomotime.errors import InputError, OutputExistsError
-from tomotime.report import evaluate_against_truth, format_summary_table, format_time_table, write_metrics
+from tomotime.metrics.evaluate import evaluate_against_truth, format_summary_table, format_time_table, write_metrics
 from tomotime.sim import make_scenario, mixed_intensity_spread
 
 STEPS = 8
