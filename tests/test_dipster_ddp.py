@@ -48,7 +48,7 @@ TINY = dict(hidden=(32,), latent=8, base_channels=16, min_channels=8, batch_size
 EARLY = dict(TINY, lr=3e-3, steps=200, eval_every=1, patience=1, min_fraction=0.0, holdout_smoothing=1.0, stop_margin=0.0,
              checkpoint_every=0)
 STUCK = dict(TINY, lr=1e-9, steps=200, eval_every=2, patience=3, min_fraction=0.0, warmup_steps=0, checkpoint_every=0)
-NAN = dict(TINY, steps=12, holdout_fraction=0.0, lr_step=100, checkpoint_every=0)
+NAN = dict(TINY, steps=12, holdout_fraction=0.0, lr_schedule="step", lr_step=100, checkpoint_every=0)
 TIMES = [0.0, 2.5, 7.0, 11.0, 15.0]  # five time points over two ranks: the last round is short
 RUN_FILES = ("config.json", "metrics.csv", "model.pt", "summary.json", "checkpoint.pt")
 

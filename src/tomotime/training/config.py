@@ -78,7 +78,9 @@ class TrainingConfig(BaseModel):
         Clip the global gradient norm to this value (None: no clipping).
     ema_decay : float, optional
         Keep an exponential moving average of the weights with this decay per
-        step, used for evaluation, best-state keeping and export (None: off).
+        step (at most ``1 - 10 / steps``, so that the average spans no more
+        than a tenth of the run), used for evaluation, best-state keeping and
+        export (None: off).
     holdout_fraction : float
         Fraction of the method's holdout units kept out of training (0 disables
         holdout stopping); what a unit is depends on the method.
@@ -118,12 +120,12 @@ class TrainingConfig(BaseModel):
     batch_size: int = Field(4, ge=1)
     lr: float = Field(1e-3, gt=0, allow_inf_nan=False)
     lr_schedule: Literal["cosine", "step", "constant"] = "cosine"
-    lr_warmup: float = Field(0.0, ge=0, lt=0.5)
+    lr_warmup: float = Field(0.025, ge=0, lt=0.5)
     lr_gamma: float = Field(0.5, gt=0, le=1)
     lr_step: int | None = Field(None, ge=1)
     lr_final: float = Field(0.05, ge=0, le=1)
-    grad_clip: float | None = Field(None, gt=0, allow_inf_nan=False)
-    ema_decay: float | None = Field(None, gt=0, lt=1)
+    grad_clip: float | None = Field(1.0, gt=0, allow_inf_nan=False)
+    ema_decay: float | None = Field(0.995, gt=0, lt=1)
     holdout_fraction: float = Field(0.05, ge=0, lt=0.5)
     eval_every: int = Field(100, ge=1)
     patience: int | None = Field(10, ge=1)

@@ -213,8 +213,8 @@ def _rollback(state: TrainState, good: dict[str, Any], value: float, name: str) 
 def _check_collapse(method: Method, state: TrainState) -> None:
     if state.step <= state.stopping.warmup:
         return
-    with torch.no_grad():
-        why = method.collapsed(state.eval_model.eval()) if hasattr(method, "collapsed") else None
+    with torch.no_grad():  # the trained weights: a collapse shows there first, the average follows
+        why = method.collapsed(state.model.eval()) if hasattr(method, "collapsed") else None
     stuck = state.stopped_early or state.stopping.stale >= max(5, state.config.patience or 5)
     if why is None and stuck and state.stopping.never_improved():
         why = "the holdout loss never improved on the initial model"

@@ -78,7 +78,8 @@ class TrainState:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: lr_factor(s, self.config, self.total_steps, self.lr_step))
         self.ema = None if config.ema_decay is None else AveragedModel(
-            model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
+            model, multi_avg_fn=get_ema_multi_avg_fn(min(config.ema_decay, 1 - 10 / max(self.total_steps, 20))),
+            use_buffers=True)
         self.stopping = StoppingRule(
             smoothing=config.holdout_smoothing, patience=config.patience, warmup=warmup_steps(config, self.total_steps),
             min_step=math.ceil(config.min_fraction * self.total_steps), min_improvement=config.min_improvement,
