@@ -323,3 +323,22 @@ def test_the_written_configuration_is_a_valid_run_file(image, tmp_path):
     toml.write_text("[fit-image]\nlr = 1e-3\nchannels = 4\n")
     assert resolve_config(FitImageConfig, toml, {"channels": None, "steps": 9}).model_dump(
         include={"lr", "channels", "steps"}) == {"lr": 1e-3, "channels": 4, "steps": 9}
+
+
+def test_parameter_groups_get_their_own_learning_rate_under_one_schedule(image):
+    class TwoRates(FitImage):
+        def lr_scales(self, model):
+            first, second = list(model.children())[0], list(model.children())[2]
+            return [(list(first.parameters()), 1.0), (list(second.parameters()), 50.0)]
+
+    result = train(TwoRates(image, config(steps=10, lr_schedule="constant", lr_warmup=0.0)), progress=False)
+    assert result.steps == 10 and result.history[-1]["lr"] == pytest.approx(1e-2)
+    from tomotime.training.state import TrainState
+
+    method = TwoRates(image, config(steps=10, lr_warmup=0.0))
+    model = method.build_model()
+    state = TrainState(model, method.config, n_train=method.n_train, total_steps=10, lr_step=1,
+                       lr_scales=method.lr_scales(model))
+    assert [g["lr"] for g in state.optimizer.param_groups] == pytest.approx([1e-2, 0.5])
+    state.halve_lr()
+    assert [g["lr"] for g in state.optimizer.param_groups] == pytest.approx([5e-3, 0.25])

@@ -90,6 +90,9 @@ class Method(Protocol):
     def save(self, path: Path, model: nn.Module, extra: dict[str, Any]) -> None:
         """Write the trained model to ``path`` (``overwrite`` allowed)."""
 
+    # Optional: ``lr_scales(model) -> [(parameters, scale), ...]`` gives parameter groups their own
+    # learning rate as a multiple of ``config.lr`` (see :class:`~tomotime.training.state.TrainState`).
+
 
 @dataclass
 class TrainResult:
@@ -354,8 +357,10 @@ def train(method: Method, *, run_dir: str | Path | None = None, resume: bool = F
                 if prepare_run_dir(writer, resume=resume, overwrite=overwrite):
                     saved = read_checkpoint(writer / CHECKPOINT_NAME, method.name)
         saved = dist.broadcast_object(saved)
-        state = TrainState(method.build_model(), cfg, n_train=method.n_train, total_steps=total, lr_step=lr_step,
-                           dist=dist)
+        model = method.build_model()
+        scales = method.lr_scales(model) if hasattr(method, "lr_scales") else None
+        state = TrainState(model, cfg, n_train=method.n_train, total_steps=total, lr_step=lr_step, dist=dist,
+                           lr_scales=scales)
         if saved is not None:
             _check_resumable(saved, run, path / CHECKPOINT_NAME,
                              lr_step_free=cfg.lr_step is None or cfg.lr_schedule != "step")

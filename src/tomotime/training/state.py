@@ -65,16 +65,23 @@ class TrainState:
         Resolved training length and StepLR period.
     dist : DistributedContext, optional
         This process's place in a data-parallel run (default: a single process).
+    lr_scales : list of (parameters, float), optional
+        Parameter groups with their learning rate as a multiple of ``config.lr``
+        (e.g. pose parameters that need a much larger step); default one group.
+        The schedule, warm-up and rollback halving apply to every group alike.
     """
 
     def __init__(self, model: nn.Module, config: TrainingConfig, *, n_train: int, total_steps: int,
-                 lr_step: int, dist: DistributedContext = LOCAL) -> None:
+                 lr_step: int, dist: DistributedContext = LOCAL,
+                 lr_scales: list[tuple[list[nn.Parameter], float]] | None = None) -> None:
         self.model, self.config, self.dist = model, config, dist
         self.net = dist.wrap(model)  # what training calls; ``model`` is what is saved
         self.device = next(model.parameters()).device
         self.n_train, self.total_steps, self.lr_step = int(n_train), int(total_steps), int(lr_step)
         self.batch = min(config.batch_size, self.n_train)
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        groups = [{"params": list(model.parameters())}] if lr_scales is None else \
+            [{"params": params, "lr": config.lr * scale} for params, scale in lr_scales]
+        self.optimizer = torch.optim.Adam(groups, lr=config.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: lr_factor(s, self.config, self.total_steps, self.lr_step))
         self.ema = None if config.ema_decay is None else AveragedModel(
