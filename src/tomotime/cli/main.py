@@ -14,8 +14,10 @@ import typer
 
 from tomotime import __version__
 from tomotime.cli.demo import demo
+from tomotime.cli.denoise import denoise
 from tomotime.cli.evaluate import evaluate
 from tomotime.cli.info import info
+from tomotime.cli.order import order
 from tomotime.cli.plan import plan
 from tomotime.cli.query import query
 from tomotime.cli.reconstruct import reconstruct
@@ -54,6 +56,8 @@ app.command("reconstruct")(reconstruct)
 app.command("query")(query)
 app.command("simulate")(simulate)
 app.command("evaluate")(evaluate)
+app.command("denoise")(denoise)
+app.command("order")(order)
 app.command("demo")(demo)
 
 
