@@ -31,6 +31,7 @@ from tomotime.metrics.alps import (
     alps_series,
     alps_star,
     calibrate_vacuum,
+    check_vacuum,
     poisson_null_test,
     polygon_mask,
 )
@@ -107,6 +108,10 @@ def run_order(*, file: Path, roi: Path, vacuum: Path, out: Path, sigma: float = 
     shape = movie.shape[1:]
     mask = polygon_mask(read_polygon(roi, name="--roi"), shape, name=f"--roi {roi}")
     vac = polygon_mask(read_polygon(vacuum, name="--vacuum"), shape, name=f"--vacuum {vacuum}")
+    try:
+        check_vacuum(vac, movie.shape[0], calibrate=fixed_beta is None)
+    except InputError as exc:
+        raise InputError(f"--vacuum {vacuum}: {exc}") from None
     with run_lock(Path(out)):
         remove_partials(Path(out))
         with staged_output(Path(out), OUTPUTS, overwrite=overwrite) as stage:

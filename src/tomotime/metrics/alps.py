@@ -33,7 +33,7 @@ from tomotime.metrics._validate import as_real_array
 
 __all__ = [
     "PAPER_BETA", "ORDERED", "DISORDERED", "alps", "lifetimes", "polygon_mask", "frame_alps", "alps_series",
-    "alps_star", "calibrate_vacuum", "poisson_null_test", "benjamini_hochberg", "NullTest", "MIN_VACUUM_PIXELS",
+    "alps_star", "check_vacuum", "calibrate_vacuum", "poisson_null_test", "benjamini_hochberg", "NullTest", "MIN_VACUUM_PIXELS",
 ]
 
 #: ``(b0, b1)`` of the paper's standardisation.
@@ -155,6 +155,17 @@ def alps_star(values: np.ndarray | float, n_pixels: int, beta: tuple[float, floa
     return (np.asarray(values, dtype=np.float64) - b0) / (b1 * math.log(n_pixels))
 
 
+def check_vacuum(vacuum: np.ndarray, n_frames: int, *, calibrate: bool = True) -> None:
+    """Raise :class:`InputError` unless the vacuum can fit the Poisson null (and calibrate ALPS*)."""
+    n = int(np.asarray(vacuum, dtype=bool).sum())
+    if n * n_frames < MIN_VACUUM_PIXELS:
+        raise InputError(f"vacuum: {n * n_frames} pixels over all frames; expected at least {MIN_VACUUM_PIXELS} to "
+                         "fit the Poisson null (draw a larger vacuum region)")
+    if calibrate and n < MIN_VACUUM_PIXELS // 4:
+        raise InputError(f"vacuum: {n} pixels; expected at least {MIN_VACUUM_PIXELS // 4} to calibrate ALPS* "
+                         "(draw a larger vacuum region, or give --beta)")
+
+
 def calibrate_vacuum(movie: np.ndarray, vacuum: np.ndarray, *, sigma: float = 2.0, gain: float = 1.0,
                      fractions: tuple[float, ...] = (0.25, 0.4, 0.55, 0.7, 0.85, 1.0)) -> tuple[float, float]:
     """Fit ``ALPS = b0 + b1 ln n`` on vacuum regions of several sizes.
@@ -169,9 +180,8 @@ def calibrate_vacuum(movie: np.ndarray, vacuum: np.ndarray, *, sigma: float = 2.
     """
     y = as_real_array(movie, name="movie", ndims=(3,))
     vac = np.asarray(vacuum, dtype=bool)
+    check_vacuum(vac, y.shape[0])
     rows, cols = np.nonzero(vac)
-    if rows.size < MIN_VACUUM_PIXELS // 4:
-        raise InputError(f"vacuum: {rows.size} pixels; expected at least {MIN_VACUUM_PIXELS // 4} to calibrate ALPS*")
     cy, cx = rows.mean(), cols.mean()
     extent = max(rows.max() - rows.min(), cols.max() - cols.min()) + 1
     yy, xx = np.mgrid[0:vac.shape[0], 0:vac.shape[1]]
@@ -234,10 +244,7 @@ def poisson_null_test(movie: np.ndarray, mask: np.ndarray, vacuum: np.ndarray, *
     """
     y = as_real_array(movie, name="movie", ndims=(3,))
     vac = np.asarray(vacuum, dtype=bool)
-    n_vac = int(vac.sum()) * y.shape[0]
-    if n_vac < MIN_VACUUM_PIXELS:
-        raise InputError(f"vacuum: {n_vac} pixels over all frames; expected at least {MIN_VACUUM_PIXELS} to fit the "
-                         "Poisson null (draw a larger vacuum region)")
+    check_vacuum(vac, y.shape[0], calibrate=False)
     rate = float(np.mean(y[:, vac])) / gain
     if not rate > 0:
         raise InputError(f"vacuum: mean count {rate:.3g}; expected a positive count rate (check --gain)")
