@@ -68,8 +68,8 @@ def part_quality(args, device: torch.device) -> dict:
                         "oracle_sigma": max(oracle, key=oracle.get), "oracle_psnr": max(oracle.values()),
                         "seconds": gauss_seconds, "upsnr": upsnr_check(gauss, movie, 0, peak)}}
     for name, blind in (("udvd", "pixel"),) + ((("udvd-3x3", "3x3"),) if args.with_3x3 else ()):
-        cfg = UdvdConfig(steps=args.steps, crop=args.crop, batch_size=4, lr=args.lr, eval_every=max(1, args.steps // 10),
-                         blind_spot=blind, device=str(device), mixed_precision=device.type == "cuda", seed=0)
+        cfg = UdvdConfig(steps=args.steps, crop=args.crop, batch_size=4, lr=args.lr,
+                         eval_every=max(1, args.steps // 10), blind_spot=blind, device=str(device), mixed_precision=device.type == "cuda", seed=0)
         began = time.perf_counter()
         result, norm = train_udvd(movie.noisy, cfg, progress=False)
         train_seconds = time.perf_counter() - began
@@ -81,7 +81,8 @@ def part_quality(args, device: torch.device) -> dict:
     gain = out["udvd"]["psnr"] - out["gaussian"]["psnr"]
     u = out["udvd"]["upsnr"]
     out["targets"] = {
-        "udvd_minus_best_gaussian_db": gain, "udvd_minus_oracle_gaussian_db": out["udvd"]["psnr"] - max(oracle.values()),
+        "udvd_minus_best_gaussian_db": gain,
+        "udvd_minus_oracle_gaussian_db": out["udvd"]["psnr"] - max(oracle.values()),
         "gain_at_least_6db": gain >= 6, "upsnr_within_0p5db": u["error_db"] is not None and abs(u["error_db"]) <= 0.5,
         "ci_covers_truth": u["ci_covers_truth"]}
     return out

@@ -71,7 +71,8 @@ def test_equals_detectda_when_it_is_installed():
     from alps_reference import CASES, frame
     from shapely.geometry import Polygon
 
-    helper = importlib.util.spec_from_file_location("detectda_hlpr", Path(spec.submodule_search_locations[0]) / "hlpr.py")
+    folder = Path(spec.submodule_search_locations[0])
+    helper = importlib.util.spec_from_file_location("detectda_hlpr", folder / "hlpr.py")
     hlpr = importlib.util.module_from_spec(helper)
     helper.loader.exec_module(hlpr)
     case = CASES[0]

@@ -172,7 +172,8 @@ def denoise(
     run_file: Annotated[Optional[Path], typer.Option("--config", help="Run file of UDVD options.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the training in OUT/run.")] = False,
     tile: Annotated[int, typer.Option("--tile", help="Inference tile side (px, multiple of 4).")] = DEFAULT_TILE,
-    overlap: Annotated[int, typer.Option("--overlap", help="Tile margin dropped (px, multiple of 4).")] = DEFAULT_OVERLAP,
+    overlap: Annotated[int, typer.Option("--overlap",
+                                         help="Tile margin dropped (px, multiple of 4).")] = DEFAULT_OVERLAP,
     peak: Annotated[Optional[float], typer.Option("--peak", help="Signal range M of uPSNR (default: range of the "
                                                                  "temporal mean).")] = None,
     device: DeviceOption = "auto",

@@ -33,7 +33,8 @@ from tomotime.metrics._validate import as_real_array
 
 __all__ = [
     "PAPER_BETA", "ORDERED", "DISORDERED", "alps", "lifetimes", "polygon_mask", "frame_alps", "alps_series",
-    "alps_star", "check_vacuum", "calibrate_vacuum", "poisson_null_test", "benjamini_hochberg", "NullTest", "MIN_VACUUM_PIXELS",
+    "alps_star", "check_vacuum", "calibrate_vacuum", "poisson_null_test", "benjamini_hochberg", "NullTest",
+    "MIN_VACUUM_PIXELS",
 ]
 
 #: ``(b0, b1)`` of the paper's standardisation.
