@@ -7,7 +7,7 @@ projections and on the UDVD-denoised ones; both volume series are compared
 with the truth (RMSE % of the truth's range and SSIM at every time step)::
 
     python benchmarks/bench_udvd_tomo.py                 # about 5 minutes on one CPU thread
-    python benchmarks/bench_udvd_tomo.py --dose 20
+    python benchmarks/bench_udvd_tomo.py --dose 20        # a higher dose
 
 Writes ``results/udvd_tomography_cpu.json``.
 """
@@ -44,11 +44,11 @@ def quality(volumes, truth) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=90)
-    parser.add_argument("--dose", type=float, default=50.0, help="electrons per pixel per projection")
-    parser.add_argument("--udvd-steps", type=int, default=300)
-    parser.add_argument("--dipster-steps", type=int, default=1500)
+    parser.add_argument("--size", type=int, default=24)
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--dose", type=float, default=2.0, help="counts per unit of projected intensity")
+    parser.add_argument("--udvd-steps", type=int, default=150)
+    parser.add_argument("--dipster-steps", type=int, default=800)
     args = parser.parse_args()
     torch.set_num_threads(1)
     env = environment(torch.device("cpu"))
@@ -59,7 +59,7 @@ def main() -> None:
     clean = simulate_acquisition(truth, angles=angles, seed=0)
     peak = float(clean.images.max() - clean.images.min())
     t0 = time.perf_counter()
-    udvd_cfg = UdvdConfig(steps=args.udvd_steps, crop=32, batch_size=4, lr=1e-3, eval_every=50, device="cpu")
+    udvd_cfg = UdvdConfig(steps=args.udvd_steps, crop=24, batch_size=4, lr=1e-3, eval_every=50, device="cpu")
     denoised, udvd_run = denoise_tilt_series(noisy, udvd_cfg, progress=False)
     udvd_seconds = time.perf_counter() - t0
 

@@ -67,7 +67,8 @@ class UdvdMethod:
         self.valid = torch.zeros(self.padded.shape[1:], dtype=torch.bool, device=device)
         self.valid[: movie.shape[1], : movie.shape[2]] = True
         self.held = holdout_frames(movie.shape[0], config.holdout_fraction)
-        self.train_frames = [t for t in range(movie.shape[0]) if t not in set(self.held)]
+        held = set(self.held)
+        self.train_frames = [t for t in range(movie.shape[0]) if t not in held]
         self.n_train = len(self.train_frames) * config.crops_per_frame
         self.n_holdout = len(self.held)
         self.region = self._holdout_region()
