@@ -147,7 +147,7 @@ def spectrum_summary(profile: np.ndarray) -> dict:
 def part_real(args, device: torch.device) -> dict:
     video = np.load(REAL / "vacuum_video_uint16.npy").astype(np.float32)
     cfg = UdvdConfig(steps=args.steps, crop=args.crop, batch_size=4, lr=args.lr, eval_every=max(1, args.steps // 10),
-                     device=str(device), seed=0)
+                     blind_spot=args.blind_spot, device=str(device), seed=0)
     began = time.perf_counter()
     result, norm = train_udvd(video, cfg, progress=False)
     seconds = time.perf_counter() - began
@@ -194,6 +194,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--budget", type=float, default=180.0, help="training seconds per network (throughput)")
     parser.add_argument("--with-3x3", action="store_true", help="also train the 3x3 blind spot (quality)")
+    parser.add_argument("--blind-spot", choices=("pixel", "3x3"), default="3x3",
+                        help="blind spot of the real part (its detector noise is correlated between neighbours)")
     parser.add_argument("--tag", default="")
     args = parser.parse_args()
     device = torch.device(args.device)

@@ -41,7 +41,7 @@ def test_denoise_udvd_writes_movie_model_run_and_summary(movie_file, tmp_path):
     for when in ("before", "after"):
         q = summary["quality"][when]
         assert q["umse_ci"][0] <= q["umse"] <= q["umse_ci"][1] and q["level"] == 0.9
-    assert set(summary["noise_correlation"]) == {"spatial_x", "spatial_y", "temporal"}
+    assert set(summary["noise_correlation"]) == {"spatial_x", "spatial_y", "temporal", "temporal_lag2"}
     again = invoke("denoise", movie_file, "--out", out, *TRAIN)
     assert_input_error(again, "exists already")
 

@@ -42,6 +42,7 @@ def test_temporal_references_lie_outside_the_denoisers_window():
     assert temporal_references(5, 20, 2) == (2, 8, 1)
     assert temporal_references(0, 20, 2) == (3, 4, 5)
     assert temporal_references(1, 5, 2) is None
+    assert temporal_references(5, 20, 2, gap=2) == (1, 9, 0)
 
 
 def test_temporal_umse_of_raw_poisson_frames_is_their_variance():

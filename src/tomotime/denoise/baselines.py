@@ -16,7 +16,7 @@ from tomotime.metrics.unsupervised import temporal_umse
 __all__ = ["gaussian_frames", "gaussian_denoise", "SIGMAS"]
 
 #: Gaussian widths (px) searched by :func:`gaussian_denoise`.
-SIGMAS = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
+SIGMAS = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)
 
 
 def gaussian_frames(movie: np.ndarray, sigma: float) -> np.ndarray:

@@ -60,14 +60,16 @@ def upsnr(value: float, peak: float) -> float:
     return 10 * math.log10(peak ** 2 / value)
 
 
-def temporal_references(t: int, n_frames: int, reach: int) -> tuple[int, int, int] | None:
-    """Frames ``(a, b, c)`` nearest to ``t`` outside the denoiser's window ``[t - reach, t + reach]``.
+def temporal_references(t: int, n_frames: int, reach: int, gap: int = 1) -> tuple[int, int, int] | None:
+    """Frames ``(a, b, c)`` nearest to ``t`` at least ``gap`` frames outside the window ``[t - reach, t + reach]``.
 
-    Candidates alternate before and after: ``t - reach - 1``, ``t + reach + 1``,
-    ``t - reach - 2``, ...; None when the movie has fewer than three outside.
+    Candidates alternate before and after: ``t - reach - gap``, ``t + reach + gap``,
+    ``t - reach - gap - 1``, ...; None when the movie has fewer than three such frames.
+    A ``gap`` of 2 keeps the references independent of the input when the
+    noise of consecutive frames is correlated (detector lag).
     """
     out = []
-    for d in range(reach + 1, n_frames + reach + 1):
+    for d in range(reach + gap, n_frames + reach + gap):
         for k in (t - d, t + d):
             if 0 <= k < n_frames:
                 out.append(k)
@@ -76,7 +78,7 @@ def temporal_references(t: int, n_frames: int, reach: int) -> tuple[int, int, in
     return None
 
 
-def temporal_umse(denoised: np.ndarray, noisy: np.ndarray, *, reach: int,
+def temporal_umse(denoised: np.ndarray, noisy: np.ndarray, *, reach: int, gap: int = 1,
                   region: tuple[slice, slice] | np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """uMSE of every frame with temporal references.
 
@@ -87,6 +89,8 @@ def temporal_umse(denoised: np.ndarray, noisy: np.ndarray, *, reach: int,
     reach : int
         Frames on each side the denoiser used for one output frame (UDVD: 2,
         single-frame filters: 0); references come from outside that window.
+    gap : int
+        Distance of the nearest reference beyond the window (see :func:`temporal_references`).
     region : (slice, slice) or bool array (H, W), optional
         Pixels to evaluate (default: all).
 
@@ -103,7 +107,7 @@ def temporal_umse(denoised: np.ndarray, noisy: np.ndarray, *, reach: int,
     sel = (slice(None), slice(None)) if region is None else region
     values, frames = [], []
     for t in range(f.shape[0]):
-        refs = temporal_references(t, f.shape[0], reach)
+        refs = temporal_references(t, f.shape[0], reach, gap)
         if refs is None:
             continue
         a, b, c = (y[k][sel] for k in refs)
@@ -111,7 +115,7 @@ def temporal_umse(denoised: np.ndarray, noisy: np.ndarray, *, reach: int,
         frames.append(t)
     if not values:
         raise InputError(f"temporal uMSE: {f.shape[0]} frames leave no three reference frames outside a window "
-                         f"of +-{reach}; expected at least {2 * reach + 4} frames")
+                         f"of +-{reach} (gap {gap}); expected at least {2 * (reach + gap) + 2} frames")
     return np.asarray(values), np.asarray(frames, dtype=int)
 
 
@@ -207,8 +211,10 @@ def noise_correlation(movie: np.ndarray, region: tuple[slice, slice] | None = No
     """Correlation of the noise between neighbouring pixels and between consecutive frames.
 
     The noise is the movie minus its temporal mean (for a static scene or a
-    vacuum region). Returns the Pearson correlations at a lag of one pixel
-    along x and y and of one frame (the latter is biased by ``-1/(T-1)``).
+    vacuum region) and minus each frame's mean (beam-current flicker is not
+    noise). Returns the Pearson correlations at a lag of one pixel along x and
+    y, of one frame, and of two frames (the temporal ones are biased by about
+    ``-1/(T-1)``).
     """
     y = as_real_array(movie, name="movie", ndims=(3,))
     if region is not None:
@@ -216,6 +222,7 @@ def noise_correlation(movie: np.ndarray, region: tuple[slice, slice] | None = No
     if y.shape[0] < 3 or min(y.shape[1:]) < 2:
         raise InputError(f"noise_correlation: expected at least 3 frames of 2 x 2 px, got {y.shape}")
     r = y - y.mean(axis=0)
+    r -= r.mean(axis=(1, 2), keepdims=True)
 
     def corr(p: np.ndarray, q: np.ndarray) -> float:
         p, q = p.ravel() - p.mean(), q.ravel() - q.mean()
@@ -223,4 +230,4 @@ def noise_correlation(movie: np.ndarray, region: tuple[slice, slice] | None = No
         return float(p @ q) / den if den > 0 else 0.0
 
     return {"spatial_x": corr(r[:, :, :-1], r[:, :, 1:]), "spatial_y": corr(r[:, :-1], r[:, 1:]),
-            "temporal": corr(r[:-1], r[1:])}
+            "temporal": corr(r[:-1], r[1:]), "temporal_lag2": corr(r[:-2], r[2:])}
