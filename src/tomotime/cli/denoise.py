@@ -42,7 +42,14 @@ from tomotime.denoise import (
 from tomotime.errors import InputError, OutputExistsError
 from tomotime.io.movie import movie_output_suffix, read_movie, write_movie
 from tomotime.metrics.unsupervised import bootstrap_upsnr, noise_correlation, signal_peak, temporal_umse
-from tomotime.training import RUN_FILES, TrainingInterrupted, remove_partials, resolve_config, run_lock
+from tomotime.training import (
+    RUN_FILES,
+    TrainingCollapsed,
+    TrainingInterrupted,
+    remove_partials,
+    resolve_config,
+    run_lock,
+)
 
 __all__ = ["denoise", "run_denoise", "METHODS", "upsnr_report"]
 
@@ -109,7 +116,12 @@ def run_denoise(*, file: Path, out: Path, method: str, options: dict[str, Any], 
             stage = stack.enter_context(staged_output(out, names, overwrite=overwrite or resume))
             began = time.perf_counter()
             if learned:
-                result, norm = train_udvd(movie, config, run_dir=run_dir, resume=resume, overwrite=overwrite)
+                try:
+                    result, norm = train_udvd(movie, config, run_dir=run_dir, resume=resume, overwrite=overwrite)
+                except TrainingCollapsed as exc:
+                    raise TrainingCollapsed(f"{exc} A movie of noise alone (e.g. vacuum) has nothing to learn "
+                                            "beyond its mean, which reads as no improvement: train with "
+                                            "--holdout 0, or include frames with structure.") from None
                 denoised = apply_denoiser(result.model, norm, movie, tile=tile, overlap=overlap)
                 save_denoiser(stage / "model.pt", result.model, norm, extra={"source": str(Path(file).resolve())})
                 summary["config"] = json.loads((run_dir / "config.json").read_text())
