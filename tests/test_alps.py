@@ -135,3 +135,11 @@ def test_a_vacuum_too_small_for_the_null_is_refused():
     small[:3, :3] = True
     with pytest.raises(InputError, match="too|at least"):
         poisson_null_test(np.ones((2, 32, 32)), np.ones((32, 32), dtype=bool), small, n_sim=2)
+
+
+def test_alps_star_of_the_real_vacuum_video_is_about_one_with_the_papers_betas(real_data):
+    video = np.load(real_data / "insitu_tem_vacuum_noise_video" / "vacuum_video_uint16.npy")[1:13].astype(float)
+    h, w = video.shape[1:]
+    region = polygon_mask([[2.5, 2.5], [w - 3.5, 2.5], [w - 3.5, h - 3.5], [2.5, h - 3.5]], (h, w))
+    star = alps_star([frame_alps(f / 32.0, mask=region) for f in video], int(region.sum()))
+    assert abs(float(np.mean(star)) - 1.0) < 0.1

@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import json
 
+import h5py
 import mrcfile
 import numpy as np
 import pytest
 import tifffile
 from cli_helpers import assert_input_error, invoke
 
+from tomotime.io.movie import read_movie
 from tomotime.sim.insitu_movie import insitu_movie
 
 TRAIN = ("--steps", 2, "--crop", 16, "--batch-size", 2, "--device", "cpu")
@@ -46,12 +48,15 @@ def test_denoise_udvd_writes_movie_model_run_and_summary(movie_file, tmp_path):
     assert_input_error(again, "exists already")
 
 
-@pytest.mark.parametrize("suffix", [".tif", ".mrc"])
+@pytest.mark.parametrize("suffix", [".tif", ".mrc", ".h5"])
 def test_gaussian_keeps_the_input_format(movie_file, tmp_path, suffix):
     data = np.load(movie_file).astype(np.float32)
     source = tmp_path / f"movie{suffix}"
     if suffix == ".tif":
         tifffile.imwrite(source, data)
+    elif suffix == ".h5":
+        with h5py.File(source, "w") as f:
+            f["images"] = data
     else:
         with mrcfile.new(source) as mrc:
             mrc.set_data(data)
@@ -59,8 +64,7 @@ def test_gaussian_keeps_the_input_format(movie_file, tmp_path, suffix):
     assert result.exit_code == 0, result.output
     summary = _no_nan((tmp_path / "g" / "summary.json").read_text())
     assert summary["output"] == f"denoised{suffix}" and summary["gaussian"]["sigma_px"] > 0
-    written = tifffile.imread(tmp_path / "g" / summary["output"]) if suffix == ".tif" else \
-        mrcfile.read(tmp_path / "g" / summary["output"])
+    written = read_movie(tmp_path / "g" / summary["output"])[0]
     assert written.shape == data.shape
 
 

@@ -106,3 +106,15 @@ def test_gaussian_baseline_picks_its_width_by_umse_not_the_truth(movie):
     denoised, sigma, scores = gaussian_denoise(movie.noisy)
     assert sigma == min(scores, key=scores.get) and denoised.shape == movie.noisy.shape
     assert np.mean((denoised - movie.clean) ** 2) < np.mean((movie.noisy - movie.clean) ** 2)
+
+
+def test_a_continuous_tilt_series_is_denoised_in_acquisition_order():
+    from tomotime.data import TiltSeries
+    from tomotime.denoise import denoise_tilt_series
+
+    images = np.random.default_rng(2).poisson(3.0, (6, 16, 16)).astype(np.float32)
+    series = TiltSeries(images, angles=np.linspace(-30, 30, 6), times=np.arange(6) * 2.0)
+    denoised, run = denoise_tilt_series(series, UdvdConfig(**TINY, steps=2, holdout_fraction=0.0), progress=False)
+    assert denoised.images.shape == images.shape and run.steps == 2
+    assert np.array_equal(denoised.angles, series.angles) and np.array_equal(denoised.times, series.times)
+    assert not np.allclose(denoised.images, images)
