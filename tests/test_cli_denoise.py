@@ -121,3 +121,13 @@ def test_order_refuses_bad_regions(movie_file, tmp_path, roi, vacuum, fragment):
                     "--vacuum", _polygon(tmp_path / "v.json", vacuum), "--out", tmp_path / "o", "--n-sim", 3)
     assert_input_error(result, fragment)
     assert not (tmp_path / "o").exists()
+
+
+def test_a_vendor_movie_is_denoised_into_tiff(real_data, tmp_path):
+    source = real_data / "formats" / "tia_ser" / "03_Scanning_Preview.emi"
+    if not source.is_file():
+        pytest.skip(f"{source} not found")
+    pytest.importorskip("rsciio")
+    result = invoke("denoise", source, "--method", "gaussian", "--out", tmp_path / "g")
+    assert result.exit_code == 0, result.output
+    assert read_movie(tmp_path / "g" / "denoised.tif")[0].shape == (5, 128, 128)
