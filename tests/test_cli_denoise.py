@@ -131,3 +131,12 @@ def test_a_vendor_movie_is_denoised_into_tiff(real_data, tmp_path):
     result = invoke("denoise", source, "--method", "gaussian", "--out", tmp_path / "g")
     assert result.exit_code == 0, result.output
     assert read_movie(tmp_path / "g" / "denoised.tif")[0].shape == (5, 128, 128)
+
+
+def test_a_single_frame_is_denoised_without_a_upsnr(tmp_path):
+    np.save(tmp_path / "one.npy", np.random.default_rng(0).poisson(3.0, (1, 16, 16)).astype(np.float32))
+    result = invoke("denoise", tmp_path / "one.npy", "--method", "single", "--holdout", 0, "--out", tmp_path / "o",
+                    *TRAIN)
+    assert result.exit_code == 0, result.output
+    summary = _no_nan((tmp_path / "o" / "summary.json").read_text())
+    assert summary["quality"]["after"]["upsnr"] is None and "too few" in summary["quality"]["after"]["note"]

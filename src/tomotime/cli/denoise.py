@@ -60,8 +60,14 @@ _REACH = {"udvd": 2, "udvd-3x3": 2, "single": 0, "gaussian": 0}
 
 
 def upsnr_report(denoised: np.ndarray, noisy: np.ndarray, *, reach: int, peak: float) -> dict[str, Any]:
-    """uMSE and uPSNR (90 % bootstrap interval over frames) with temporal references, as plain types."""
-    values, frames = temporal_umse(denoised, noisy, reach=reach)
+    """uMSE and uPSNR (90 % bootstrap interval over frames) with temporal references, as plain types.
+
+    A movie too short for three reference frames outside the window gets a note instead.
+    """
+    if noisy.shape[0] < 2 * reach + 4:
+        return {"upsnr": None, "note": f"{noisy.shape[0]} frames: too few for temporal references outside "
+                                       f"+-{reach} frames (need {2 * reach + 4}); no uPSNR"}
+    values, _ = temporal_umse(denoised, noisy, reach=reach)
     return {**bootstrap_upsnr(values, peak=peak).to_dict(), "references": f"temporal, outside +-{reach} frames"}
 
 
@@ -160,7 +166,7 @@ def _db(report: dict[str, Any]) -> str:
 
 
 def _ci(report: dict[str, Any]) -> str:
-    lo, hi = report["upsnr_ci"]
+    lo, hi = report.get("upsnr_ci", (None, None))
     return f"{'-inf' if lo is None else f'{lo:.2f}'} .. {'inf' if hi is None else f'{hi:.2f}'} dB"
 
 
