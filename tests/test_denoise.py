@@ -118,3 +118,13 @@ def test_a_continuous_tilt_series_is_denoised_in_acquisition_order():
     assert denoised.images.shape == images.shape and run.steps == 2
     assert np.array_equal(denoised.angles, series.angles) and np.array_equal(denoised.times, series.times)
     assert not np.allclose(denoised.images, images)
+
+
+def test_a_resumed_run_follows_the_uninterrupted_one_bit_for_bit(movie, tmp_path):
+    cfg = UdvdConfig(**TINY, steps=4, eval_every=2, lr_schedule="constant", holdout_fraction=0.0)
+    whole, _ = train_udvd(movie.noisy, cfg, progress=False)
+    train_udvd(movie.noisy, cfg.replace(steps=2), run_dir=tmp_path / "run", progress=False)
+    resumed, _ = train_udvd(movie.noisy, cfg, run_dir=tmp_path / "run", resume=True, progress=False)
+    assert resumed.steps == 4
+    for a, b in zip(whole.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b)
