@@ -14,10 +14,12 @@ import typer
 
 from tomotime import __version__
 from tomotime.cli.demo import demo
+from tomotime.cli.denoise import denoise
 from tomotime.cli.evaluate import evaluate
 from tomotime.cli.export import export
 from tomotime.cli.info import info
 from tomotime.cli.movie import movie
+from tomotime.cli.order import order
 from tomotime.cli.plan import plan
 from tomotime.cli.query import query
 from tomotime.cli.reconstruct import reconstruct
@@ -62,6 +64,8 @@ app.command("report")(report)
 app.command("movie")(movie)
 app.command("view")(view)
 app.command("export")(export)
+app.command("denoise")(denoise)
+app.command("order")(order)
 app.command("demo")(demo)
 
 

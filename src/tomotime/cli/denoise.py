@@ -1,0 +1,209 @@
+"""``tomotime denoise MOVIE --method udvd|udvd-3x3|single|gaussian --out DIR``.
+
+Output folder ``OUT``: ``denoised.<ext>`` (the input's format; TIFF for
+vendor formats), ``summary.json`` (method, options, uPSNR with its 90 %
+bootstrap interval before and after denoising, spatial and temporal noise
+correlation of the input, timings) and, for the learned methods,
+``model.pt`` and the training run folder ``run/`` (``--resume`` continues
+it after Ctrl-C). Results are staged and published together, summary last.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any, Literal, Optional
+
+import numpy as np
+import typer
+
+from tomotime import __version__
+from tomotime.cli.common import (
+    DeviceOption,
+    OutDirOption,
+    OverwriteOption,
+    command_line,
+    handle_errors,
+    staged_output,
+    write_json,
+)
+from tomotime.denoise import (
+    DEFAULT_OVERLAP,
+    DEFAULT_TILE,
+    UdvdConfig,
+    apply_denoiser,
+    check_movie,
+    gaussian_denoise,
+    save_denoiser,
+    train_udvd,
+)
+from tomotime.errors import InputError, OutputExistsError
+from tomotime.io.movie import movie_output_suffix, read_movie, write_movie
+from tomotime.metrics.unsupervised import bootstrap_upsnr, noise_correlation, signal_peak, temporal_umse
+from tomotime.training import (
+    RUN_FILES,
+    TrainingCollapsed,
+    TrainingInterrupted,
+    remove_partials,
+    resolve_config,
+    run_lock,
+)
+
+__all__ = ["denoise", "run_denoise", "METHODS", "upsnr_report"]
+
+METHODS = ("udvd", "udvd-3x3", "single", "gaussian")
+RUN_FOLDER = "run"
+EXIT_INTERRUPTED = 130
+_REACH = {"udvd": 2, "udvd-3x3": 2, "single": 0, "gaussian": 0}
+
+
+def upsnr_report(denoised: np.ndarray, noisy: np.ndarray, *, reach: int, peak: float) -> dict[str, Any]:
+    """uMSE and uPSNR (90 % bootstrap interval over frames) with temporal references, as plain types.
+
+    A movie too short for three reference frames outside the window gets a note instead.
+    """
+    if noisy.shape[0] < 2 * reach + 4:
+        return {"upsnr": None, "note": f"{noisy.shape[0]} frames: too few for temporal references outside "
+                                       f"+-{reach} frames (need {2 * reach + 4}); no uPSNR"}
+    values, _ = temporal_umse(denoised, noisy, reach=reach)
+    return {**bootstrap_upsnr(values, peak=peak).to_dict(), "references": f"temporal, outside +-{reach} frames"}
+
+
+def _config(method: str, options: dict[str, Any], run_file: Path | None, run_dir: Path, resume: bool,
+            device: str) -> UdvdConfig:
+    fixed = {"udvd": {}, "udvd-3x3": {"blind_spot": "3x3"}, "single": {"frames": 1}}[method]
+    overrides = {**options, **fixed, "device": None if device == "auto" else device}
+    if run_file is None and resume and (run_dir / "config.json").is_file():
+        run_file = run_dir / "config.json"
+        overrides["device"] = device
+    return resolve_config(UdvdConfig, run_file, overrides)
+
+
+def _check_outputs(out: Path, names: tuple[str, ...], *, overwrite: bool, resume: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"{out}: exists and is not a folder; expected an output folder")
+    if overwrite or resume:
+        return
+    for path in [out / n for n in names] + [out / RUN_FOLDER / n for n in RUN_FILES]:
+        if path.exists():
+            raise OutputExistsError(f"{path}: exists already; pass --overwrite to replace it"
+                                    f"{' (or --resume to continue the run)' if RUN_FOLDER in path.parts else ''}")
+
+
+def run_denoise(*, file: Path, out: Path, method: str, options: dict[str, Any], run_file: Path | None = None,
+                resume: bool = False, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP,
+                peak: float | None = None, overwrite: bool = False, device: str = "auto",
+                command: str = "tomotime denoise") -> dict[str, Any]:
+    """Denoise the movie ``file`` into ``out`` (see the module description); returns the summary."""
+    clock = time.perf_counter()
+    out = Path(out)
+    run_dir = out / RUN_FOLDER
+    learned = method != "gaussian"
+    denoised_name = "denoised" + movie_output_suffix(file)
+    names = (denoised_name, *(("model.pt",) if learned else ()), "summary.json")
+    _check_outputs(out, names, overwrite=overwrite, resume=resume)
+    config = _config(method, options, run_file, run_dir, resume, device) if learned else None
+    raw, meta = read_movie(file)
+    movie = check_movie(raw, name=str(file), min_frames=config.frames if learned else 4)
+    if not learned and movie.shape[0] < 4:
+        raise InputError(f"{file}: {movie.shape[0]} frames; the Gaussian baseline needs 4 to choose its width")
+    peak = signal_peak(movie) if peak is None else float(peak)
+    if not peak > 0:
+        raise InputError(f"--peak={peak}: expected a positive signal range")
+    summary: dict[str, Any] = {"command": command, "tomotime_version": __version__, "method": method,
+                               "input": {"file": str(Path(file).resolve()), "shape": list(movie.shape),
+                                         "dtype": str(raw.dtype), "format": meta.format}}
+    try:
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(run_lock(out))
+            remove_partials(out)
+            stage = stack.enter_context(staged_output(out, names, overwrite=overwrite or resume))
+            began = time.perf_counter()
+            if learned:
+                try:
+                    result, norm = train_udvd(movie, config, run_dir=run_dir, resume=resume, overwrite=overwrite)
+                except TrainingCollapsed as exc:
+                    raise TrainingCollapsed(f"{exc} A movie of noise alone (e.g. vacuum) has nothing to learn "
+                                            "beyond its mean, which reads as no improvement: train with "
+                                            "--holdout 0, or include frames with structure.") from None
+                denoised = apply_denoiser(result.model, norm, movie, tile=tile, overlap=overlap)
+                save_denoiser(stage / "model.pt", result.model, norm, extra={"source": str(Path(file).resolve())})
+                summary["config"] = json.loads((run_dir / "config.json").read_text())
+                summary["training"] = {"steps": result.steps, "best_step": result.best_step,
+                                       "stopped_early": result.stopped_early,
+                                       "best_holdout_loss": result.best_holdout_loss,
+                                       "seconds": round(result.seconds, 3)}
+                summary["run_dir"] = RUN_FOLDER
+            else:
+                denoised, sigma, scores = gaussian_denoise(movie)
+                summary["gaussian"] = {"sigma_px": sigma, "umse_by_sigma": {str(k): v for k, v in scores.items()}}
+            summary["seconds"] = round(time.perf_counter() - began, 3)
+            write_movie(stage / denoised_name, denoised, pixel_size=meta.pixel_size)
+            summary["output"] = denoised_name
+            summary["quality"] = {"peak": peak,
+                                  "before": upsnr_report(movie, movie, reach=0, peak=peak),
+                                  "after": upsnr_report(denoised, movie, reach=_REACH[method], peak=peak)}
+            summary["noise_correlation"] = (noise_correlation(movie) if movie.shape[0] >= 3 else None)
+            summary["wall_seconds"] = round(time.perf_counter() - clock, 3)
+            write_json(stage / "summary.json", summary)
+    except KeyboardInterrupt as exc:
+        saved = learned and (run_dir / "checkpoint.pt").is_file()
+        typer.echo(f"interrupted: checkpoint saved in {run_dir}; rerun with --resume" if saved else
+                   "interrupted; nothing was saved", err=True)
+        raise typer.Exit(exc.exit_code if isinstance(exc, TrainingInterrupted) else EXIT_INTERRUPTED) from None
+    before, after = summary["quality"]["before"], summary["quality"]["after"]
+    typer.echo(f"wrote {out / denoised_name} ({method}); uPSNR {_db(before)} -> {_db(after)} "
+               f"(90 % CI {_ci(after)}) in {summary['wall_seconds']:.1f} s")
+    for note in {before.get("note"), after.get("note")} - {None}:
+        typer.echo(f"note: {note}", err=True)
+    return summary
+
+
+def _db(report: dict[str, Any]) -> str:
+    return "undefined" if report["upsnr"] is None else f"{report['upsnr']:.2f} dB"
+
+
+def _ci(report: dict[str, Any]) -> str:
+    lo, hi = report.get("upsnr_ci", (None, None))
+    return f"{'-inf' if lo is None else f'{lo:.2f}'} .. {'inf' if hi is None else f'{hi:.2f}'} dB"
+
+
+@handle_errors
+def denoise(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="Movie (T, H, W): TIFF, NPY, MRC, HDF5, EMD, DM3/DM4 or SER.")],
+    out: OutDirOption,
+    method: Annotated[Literal[METHODS], typer.Option(
+        "--method", help="udvd (5 frames, 1-px blind spot), udvd-3x3 (for spatially correlated noise), single "
+                         "(one frame, blind spot), gaussian (width chosen by uMSE).")] = "udvd",
+    preset: Annotated[Optional[Literal["fast", "paper"]], typer.Option(
+        "--preset", help="Network: fast (one blind U-Net, default) or paper (the UDVD paper's).")] = None,
+    steps: Annotated[Optional[int], typer.Option("--steps", min=1, help="Training steps (overrides --epochs).")] = None,
+    epochs: Annotated[Optional[float], typer.Option("--epochs", help="Passes over the training crops.")] = None,
+    crop: Annotated[Optional[int], typer.Option("--crop", help="Training crop side (px, multiple of 4).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Crops per step.")] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", help="Adam learning rate.")] = None,
+    holdout: Annotated[Optional[float], typer.Option("--holdout", help="Fraction of frames held out.")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", min=0, help="Seed of initialisation and crops.")] = None,
+    run_file: Annotated[Optional[Path], typer.Option("--config", help="Run file of UDVD options.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the training in OUT/run.")] = False,
+    tile: Annotated[int, typer.Option("--tile", help="Inference tile side (px, multiple of 4).")] = DEFAULT_TILE,
+    overlap: Annotated[int, typer.Option("--overlap",
+                                         help="Tile margin dropped (px, multiple of 4).")] = DEFAULT_OVERLAP,
+    peak: Annotated[Optional[float], typer.Option("--peak", help="Signal range M of uPSNR (default: range of the "
+                                                                 "temporal mean).")] = None,
+    device: DeviceOption = "auto",
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Denoise a frame series without clean data; report uPSNR before and after."""
+    if method == "gaussian" and any(v is not None for v in (preset, steps, epochs, crop, batch_size, lr, holdout,
+                                                            run_file)):
+        raise InputError("--method gaussian takes no training options")
+    options = {"preset": preset, "steps": steps, "epochs": epochs, "crop": crop, "batch_size": batch_size, "lr": lr,
+               "holdout_fraction": holdout, "seed": seed}
+    run_denoise(file=file, out=out, method=method, options=options, run_file=run_file, resume=resume, tile=tile,
+                overlap=overlap, peak=peak, overwrite=overwrite, device=device,
+                command=command_line(ctx))
+

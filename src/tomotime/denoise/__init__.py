@@ -1,0 +1,23 @@
+"""Unsupervised denoising of frame series: the blind-spot video denoiser UDVD and classical baselines.
+
+:func:`train_udvd` trains a :class:`~tomotime.models.blindspot.BlindSpotNet`
+on the noisy movie alone (shared training engine: frame holdout, best state,
+checkpoints and resume); :func:`apply_denoiser` denoises frames of any size
+(padding, seamless tiles); :func:`gaussian_denoise` is the baseline tuned by
+uMSE. Quality without a clean image: :mod:`tomotime.metrics.unsupervised`.
+"""
+
+from tomotime.denoise.baselines import gaussian_denoise, gaussian_frames
+from tomotime.denoise.config import MIN_FRAMES, PRESETS, UdvdConfig
+from tomotime.denoise.inference import DEFAULT_OVERLAP, DEFAULT_TILE, denoise_normalised, tile_starts
+from tomotime.denoise.method import UdvdMethod, holdout_frames
+from tomotime.denoise.movie import Normalisation, check_movie
+from tomotime.denoise.store import load_denoiser, save_denoiser
+from tomotime.denoise.tomography import denoise_tilt_series
+from tomotime.denoise.train import apply_denoiser, train_udvd
+
+__all__ = [
+    "UdvdConfig", "PRESETS", "MIN_FRAMES", "UdvdMethod", "holdout_frames", "train_udvd", "apply_denoiser",
+    "denoise_normalised", "tile_starts", "DEFAULT_TILE", "DEFAULT_OVERLAP", "gaussian_denoise", "gaussian_frames",
+    "Normalisation", "check_movie", "save_denoiser", "load_denoiser", "denoise_tilt_series",
+]

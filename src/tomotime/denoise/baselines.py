@@ -1,0 +1,53 @@
+"""Classical denoisers of frame series, tuned without a clean image.
+
+:func:`gaussian_denoise` smooths every frame with a Gaussian whose width is
+chosen by the smallest temporal uMSE (:mod:`tomotime.metrics.unsupervised`),
+never by a clean reference.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import gaussian_filter
+
+from tomotime.denoise.movie import check_movie
+from tomotime.metrics.unsupervised import temporal_umse
+
+__all__ = ["gaussian_frames", "gaussian_denoise", "SIGMAS"]
+
+#: Gaussian widths (px) searched by :func:`gaussian_denoise`.
+SIGMAS = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)
+
+
+def gaussian_frames(movie: np.ndarray, sigma: float) -> np.ndarray:
+    """Each frame of ``movie`` (T, H, W) smoothed by a Gaussian of ``sigma`` px (reflected edges), float32."""
+    return gaussian_filter(np.asarray(movie, dtype=np.float32), sigma=(0, sigma, sigma), mode="reflect")
+
+
+def gaussian_denoise(movie: np.ndarray, *, sigmas: tuple[float, ...] = SIGMAS,
+                     sigma: float | None = None) -> tuple[np.ndarray, float, dict[float, float]]:
+    """Gaussian smoothing with the width of smallest temporal uMSE.
+
+    Parameters
+    ----------
+    movie : numpy.ndarray, shape (T, H, W)
+        Noisy frames (at least 4, for the uMSE references).
+    sigmas : tuple of float
+        Widths (px) to try.
+    sigma : float, optional
+        Use this width instead of choosing one.
+
+    Returns
+    -------
+    denoised : numpy.ndarray, shape (T, H, W), float32
+    sigma : float
+        The chosen width (px).
+    scores : dict
+        Mean uMSE of every width tried (empty when ``sigma`` was given).
+    """
+    y = check_movie(movie, min_frames=1 if sigma is not None else 4)
+    if sigma is not None:
+        return gaussian_frames(y, sigma), float(sigma), {}
+    scores = {float(s): float(temporal_umse(gaussian_frames(y, s), y, reach=0)[0].mean()) for s in sigmas}
+    best = min(scores, key=scores.get)
+    return gaussian_frames(y, best), best, scores

@@ -1,0 +1,67 @@
+"""Saving and loading trained blind-spot denoisers as self-describing files.
+
+A model file is a ``torch.save`` dictionary (read back with
+``weights_only=True``): ``format``, ``format_version``, the network's
+keyword arguments, the intensity normalisation of the movie it was trained
+on, free ``extra`` metadata and the ``state_dict``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+import tomotime
+from tomotime.denoise.movie import Normalisation
+from tomotime.errors import FormatError
+from tomotime.io.atomic import atomic_path
+from tomotime.models.blindspot import BlindSpotNet
+
+__all__ = ["save_denoiser", "load_denoiser", "DENOISER_FORMAT"]
+
+DENOISER_FORMAT = "tomotime-blindspot-denoiser"
+_VERSION = 1
+
+
+def save_denoiser(path: str | Path, model: nn.Module, normalisation: Normalisation, *, overwrite: bool = False,
+                  extra: dict[str, Any] | None = None) -> Path:
+    """Write a trained :class:`BlindSpotNet` and its normalisation to ``path`` atomically."""
+    payload = {
+        "format": DENOISER_FORMAT, "format_version": _VERSION, "tomotime_version": tomotime.__version__,
+        "network": {"frames": model.frames, "width": model.width, "stages": model.stages,
+                    "blind_spot": model.blind_spot},
+        "normalisation": {"offset": normalisation.offset, "scale": normalisation.scale},
+        "extra": dict(extra or {}),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        torch.save(payload, tmp)
+    return Path(path)
+
+
+def load_denoiser(path: str | Path, *, device: str | torch.device = "cpu") -> tuple[BlindSpotNet, Normalisation]:
+    """The network (eval mode, on ``device``) and normalisation written by :func:`save_denoiser`.
+
+    Raises
+    ------
+    FormatError
+        If the file is missing, unreadable, or not a denoiser of this format version.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FormatError(f"{p}: no such model file")
+    try:
+        payload = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a damaged or foreign file
+        raise FormatError(f"{p}: not a readable denoiser file ({type(exc).__name__})") from None
+    if not isinstance(payload, dict) or payload.get("format") != DENOISER_FORMAT:
+        raise FormatError(f"{p}: not a blind-spot denoiser file (no '{DENOISER_FORMAT}' header)")
+    if payload.get("format_version") != _VERSION:
+        raise FormatError(f"{p}: denoiser format version {payload.get('format_version')!r}; this tomotime reads "
+                          f"version {_VERSION}")
+    model = BlindSpotNet(**payload["network"])
+    model.load_state_dict(payload["state_dict"])
+    return model.to(device).eval(), Normalisation(**payload["normalisation"])

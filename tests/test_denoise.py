@@ -1,0 +1,130 @@
+"""UDVD on the training engine: configuration, movie checks, crops as a pure function, a tiny training run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tomotime.denoise import (
+    UdvdConfig,
+    UdvdMethod,
+    apply_denoiser,
+    check_movie,
+    gaussian_denoise,
+    holdout_frames,
+    load_denoiser,
+    train_udvd,
+)
+from tomotime.errors import InputError
+from tomotime.sim.insitu_movie import insitu_movie
+
+TINY = {"width": 4, "crop": 16, "batch_size": 2, "holdout_crop": 16, "device": "cpu"}
+
+
+@pytest.fixture(scope="module")
+def movie():
+    return insitu_movie(frames=10, size=24, dose=2.0, spacing=5.0, seed=0)
+
+
+@pytest.mark.parametrize("options,fragment", [
+    ({"crop": 30}, "multiple of 4"),
+    ({"preset": "paper", "frames": 1}, "5 frames"),
+    ({"blind_spot": "5x5"}, "blind_spot"),
+    ({"frames": 3}, "frames"),
+    ({"crops": 4}, "did you mean"),
+])
+def test_bad_options_are_refused_by_name(options, fragment):
+    with pytest.raises(InputError, match=fragment):
+        UdvdConfig(**options)
+
+
+def test_paper_preset_is_the_papers_network_and_optimiser():
+    cfg = UdvdConfig.paper()
+    assert cfg.network == {"frames": 5, "width": 48, "stages": 2, "blind_spot": "pixel"}
+    assert (cfg.lr, cfg.batch_size, cfg.lr_schedule) == (1e-4, 2, "constant")
+    assert UdvdConfig(frames=1).network["stages"] == 1
+
+
+@pytest.mark.parametrize("movie_array,fragment", [
+    (np.zeros((3, 16, 16)), "at least 5"),
+    (np.zeros((6, 16, 16, 3)), "RGB"),
+    (np.zeros((16, 16)), "single image"),
+    (np.where(np.arange(6)[:, None, None] == 4, np.nan, np.zeros((6, 8, 8))), "frames 4"),
+])
+def test_bad_movies_get_one_clear_error(movie_array, fragment):
+    with pytest.raises(InputError, match=fragment):
+        check_movie(movie_array, min_frames=5)
+
+
+def test_fewer_than_five_frames_point_to_the_single_frame_variant():
+    with pytest.raises(InputError, match="single"):
+        check_movie(np.zeros((4, 8, 8)), min_frames=5)
+    assert check_movie(np.zeros((4, 8, 8), dtype=np.uint16), min_frames=1).dtype == np.float32
+
+
+def test_holdout_frames_are_spread_and_never_the_ends():
+    assert holdout_frames(20, 0.1) == [6, 13]
+    assert holdout_frames(20, 0.0) == []
+    assert holdout_frames(5, 0.01) == [2]
+
+
+def test_crops_are_a_pure_function_of_seed_step_and_index(movie):
+    method = UdvdMethod(movie.noisy, UdvdConfig(**TINY), torch.device("cpu"))
+    idx = torch.tensor([0, 3])
+    a, b = method._crops(idx, 5), method._crops(idx, 5)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(method._crops(idx, 6)[0], a[0])
+    assert a[0].shape == (2, 5, 16, 16)
+    assert method.n_holdout == 1 and method.held[0] not in method.train_frames
+
+
+def test_small_frames_are_padded_and_the_padding_is_not_a_target():
+    movie = np.random.default_rng(0).poisson(3.0, (6, 10, 14)).astype(np.float32)
+    method = UdvdMethod(movie, UdvdConfig(**TINY), torch.device("cpu"))
+    windows, masks = method._crops(torch.tensor([0]), 0)
+    assert windows.shape[-2:] == (16, 16) and int(masks.sum()) == 10 * 14
+
+
+def test_tiny_training_run_writes_a_model_that_reloads_identically(movie, tmp_path):
+    cfg = UdvdConfig(**TINY, steps=6, eval_every=3, lr=3e-3)
+    result, norm = train_udvd(movie.noisy, cfg, run_dir=tmp_path / "run", progress=False)
+    assert (tmp_path / "run" / "model.pt").is_file() and result.steps == 6
+    denoised = apply_denoiser(result.model, norm, movie.noisy)
+    assert denoised.shape == movie.noisy.shape and np.isfinite(denoised).all()
+    model, norm2 = load_denoiser(tmp_path / "run" / "model.pt")
+    assert np.allclose(apply_denoiser(model, norm2, movie.noisy), denoised, atol=1e-5)
+
+
+def test_single_frame_variant_trains_on_one_frame():
+    frame = np.random.default_rng(1).poisson(4.0, (1, 16, 16)).astype(np.float32)
+    result, norm = train_udvd(frame, UdvdConfig(**TINY, frames=1, steps=2, holdout_fraction=0.0), progress=False)
+    assert apply_denoiser(result.model, norm, frame).shape == (1, 16, 16)
+
+
+def test_gaussian_baseline_picks_its_width_by_umse_not_the_truth(movie):
+    denoised, sigma, scores = gaussian_denoise(movie.noisy)
+    assert sigma == min(scores, key=scores.get) and denoised.shape == movie.noisy.shape
+    assert np.mean((denoised - movie.clean) ** 2) < np.mean((movie.noisy - movie.clean) ** 2)
+
+
+def test_a_continuous_tilt_series_is_denoised_in_acquisition_order():
+    from tomotime.data import TiltSeries
+    from tomotime.denoise import denoise_tilt_series
+
+    images = np.random.default_rng(2).poisson(3.0, (6, 16, 16)).astype(np.float32)
+    series = TiltSeries(images, angles=np.linspace(-30, 30, 6), times=np.arange(6) * 2.0)
+    denoised, run = denoise_tilt_series(series, UdvdConfig(**TINY, steps=2, holdout_fraction=0.0), progress=False)
+    assert denoised.images.shape == images.shape and run.steps == 2
+    assert np.array_equal(denoised.angles, series.angles) and np.array_equal(denoised.times, series.times)
+    assert not np.allclose(denoised.images, images)
+
+
+def test_a_resumed_run_follows_the_uninterrupted_one_bit_for_bit(movie, tmp_path):
+    cfg = UdvdConfig(**TINY, steps=4, eval_every=2, lr_schedule="constant", holdout_fraction=0.0)
+    whole, _ = train_udvd(movie.noisy, cfg, progress=False)
+    train_udvd(movie.noisy, cfg.replace(steps=2), run_dir=tmp_path / "run", progress=False)
+    resumed, _ = train_udvd(movie.noisy, cfg, run_dir=tmp_path / "run", resume=True, progress=False)
+    assert resumed.steps == 4
+    for a, b in zip(whole.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b)
