@@ -342,3 +342,21 @@ def test_parameter_groups_get_their_own_learning_rate_under_one_schedule(image):
     assert [g["lr"] for g in state.optimizer.param_groups] == pytest.approx([1e-2, 0.5])
     state.halve_lr()
     assert [g["lr"] for g in state.optimizer.param_groups] == pytest.approx([5e-3, 0.25])
+
+
+def test_a_time_limit_ends_the_run_normally_and_resume_continues(image, tmp_path, monkeypatch):
+    from tomotime.training import state as state_module
+
+    clock = {"t": 0.0}
+    monkeypatch.setattr(state_module.time, "perf_counter", lambda: clock["t"])
+
+    def tick(step, info):
+        clock["t"] += 6.0  # each step "takes" six seconds
+
+    result = train(FitImage(image, config(time_limit=1.0)), run_dir=tmp_path, progress=False, callback=tick)
+    assert result.stop_reason == "time limit" and result.steps == 11  # 60 s are reached after the 10th step
+    assert result.history[-1]["step"] == 11  # a last evaluation at the stop
+    assert json.loads((tmp_path / "summary.json").read_text())["stop_reason"] == "time limit"
+    resumed = train(FitImage(image, config(time_limit=10.0)), run_dir=tmp_path, resume=True, progress=False,
+                    callback=tick)
+    assert resumed.stop_reason == "completed" and resumed.steps == 30

@@ -100,6 +100,10 @@ class TrainingConfig(BaseModel):
         the holdout curve that best state and patience use (1: no smoothing).
     min_improvement : float
         Relative decrease of the smoothed holdout loss that counts as an improvement.
+    time_limit : float, optional
+        Stop after this many minutes of training (over all resumed segments),
+        after a last evaluation; the run ends normally and can be resumed with
+        a larger limit (None: no limit).
     checkpoint_every : int, optional
         Steps between checkpoints (None: about ten per run); 0 disables periodic ones.
     checkpoint_minutes : float
@@ -133,6 +137,7 @@ class TrainingConfig(BaseModel):
     stop_margin: float = Field(1.0, ge=0, allow_inf_nan=False)
     holdout_smoothing: float = Field(0.3, gt=0, le=1)
     min_improvement: float = Field(1e-4, ge=0, lt=1)
+    time_limit: float | None = Field(None, gt=0, allow_inf_nan=False)
     checkpoint_every: int | None = Field(None, ge=0)
     checkpoint_minutes: float = Field(5.0, gt=0, allow_inf_nan=False)
     seed: int = Field(0, ge=0)

@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 
 MAX_NAN_EVENTS = 3
 #: Options that may change when a run is resumed; every other option must match the checkpoint's.
-RESUMABLE = ("steps", "epochs", "patience", "min_fraction", "checkpoint_every", "checkpoint_minutes", "device")
+RESUMABLE = ("steps", "epochs", "patience", "min_fraction", "time_limit", "checkpoint_every", "checkpoint_minutes",
+             "device")
 _EVAL_CHUNK = 256
 
 
@@ -113,6 +114,8 @@ class TrainResult:
         Wall time of the training over all resumed segments.
     stopped_early : bool
         Whether the holdout stopping rule ended the run.
+    stop_reason : str
+        ``"completed"``, ``"holdout"`` (the stopping rule) or ``"time limit"``.
     best_holdout_loss : float
         Smoothed holdout loss of the returned state (NaN without a holdout).
     nan_events : list of int
@@ -129,6 +132,7 @@ class TrainResult:
     total_steps: int
     seconds: float
     stopped_early: bool
+    stop_reason: str
     best_holdout_loss: float
     nan_events: list[int]
     run: dict[str, Any]
@@ -254,7 +258,9 @@ def _loop(method: Method, state: TrainState, ckpt: _Checkpointer, *, progress: b
                     bar.update(state.step)
                     continue
                 row = None
-                if state.step % cfg.eval_every == 0 or state.step >= state.total_steps:
+                limit = cfg.time_limit
+                state.timed_out = limit is not None and state.dist.any(state.seconds >= 60 * limit)
+                if state.step % cfg.eval_every == 0 or state.step >= state.total_steps or state.timed_out:
                     row = _evaluate(method, state)
                     holdout, good = row["holdout_loss"], state.payload()
                 if ckpt.due(state.step):
@@ -286,6 +292,7 @@ def _finish(method: Method, state: TrainState, ckpt: _Checkpointer, run: dict[st
     result = TrainResult(
         model=model, history=list(state.history), best_step=state.stopping.kept_step if use_best else state.step,
         steps=state.step, total_steps=state.total_steps, seconds=state.seconds, stopped_early=state.stopped_early,
+        stop_reason="holdout" if state.stopped_early else "time limit" if state.timed_out else "completed",
         best_holdout_loss=state.stopping.kept if use_best else math.nan, nan_events=list(state.nan_events),
         run=run, run_dir=ckpt.run_dir)
     if ckpt.run_dir is not None:
@@ -294,7 +301,8 @@ def _finish(method: Method, state: TrainState, ckpt: _Checkpointer, run: dict[st
             "method": method.name, "steps": result.steps, "total_steps": result.total_steps,
             "best_step": result.best_step,
             "best_holdout_loss": result.best_holdout_loss if use_best else None,
-            "stopped_early": result.stopped_early, "nan_events": result.nan_events,
+            "stopped_early": result.stopped_early, "stop_reason": result.stop_reason,
+            "nan_events": result.nan_events,
             "seconds": round(result.seconds, 3),
             "final_train_loss": next((r["train_loss"] for r in reversed(state.history)
                                       if math.isfinite(r["train_loss"])), None),

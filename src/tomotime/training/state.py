@@ -95,6 +95,7 @@ class TrainState:
         self.history: list[dict[str, float]] = []
         self.best_state = copy.deepcopy(self.eval_model.state_dict())
         self.stopped_early = False
+        self.timed_out = False  # not saved: a resumed run may have a larger limit
         self.nan_events: list[int] = []
         self.loss_sum, self.loss_count = 0.0, 0
         self.elapsed, self._clock = 0.0, time.perf_counter()
@@ -108,7 +109,7 @@ class TrainState:
 
     @property
     def done(self) -> bool:
-        return self.stopped_early or self.step >= self.total_steps
+        return self.stopped_early or self.timed_out or self.step >= self.total_steps
 
     @property
     def lr(self) -> float:
