@@ -54,16 +54,30 @@ def run_quantem(scenario, epochs: int) -> dict:
                                            "pose": {"type": "adam", "lr": 5e-2}} if not times else None,
                          use_bfloat16=False)
         times.append(time.perf_counter() - began)
-    volume = _quantem_volume(obj, shape)
+    volume, orientation = _quantem_volume(obj, scenario.truth)
     return {"epoch_seconds": [round(t, 2) for t in times], "seconds": round(sum(times), 2),
-            **ssim_pair(volume, scenario.truth)}
+            **ssim_pair(volume, scenario.truth), "orientation": orientation}
 
 
-def _quantem_volume(obj, shape) -> np.ndarray:
-    with torch.no_grad():
-        v = obj.forward(None) if hasattr(obj, "forward") else obj.obj
-    v = (v if isinstance(v, np.ndarray) else v.detach().cpu().numpy()).astype(np.float32).reshape(shape)
-    return v
+def _quantem_volume(obj, truth: np.ndarray) -> tuple[np.ndarray, str]:
+    """quantem's volume in the axis order and orientation (of the 48) that best matches the truth.
+
+    Its axis and sign conventions differ from the project's and are not
+    documented; searching them gives quantem the benefit of the doubt.
+    """
+    import itertools
+
+    v = obj.create_volume(return_vol=True)
+    v = (v if isinstance(v, np.ndarray) else v.detach().cpu().numpy()).astype(np.float32).reshape(truth.shape)
+    best = (-np.inf, v, "")
+    for order in itertools.permutations(range(3)):
+        w = v.transpose(order)
+        for flips in itertools.product((False, True), repeat=3):
+            u = np.ascontiguousarray(np.flip(w, [a for a, f in enumerate(flips) if f]) if any(flips) else w)
+            score = ssim_pair(u, truth)["ssim"]
+            if score > best[0]:
+                best = (score, u, f"transpose {order}, flip {flips}")
+    return best[1], best[2]
 
 
 def run_ours(scenario, seconds: float) -> dict:

@@ -249,3 +249,10 @@ def test_imod_transform_undoes_the_simulated_misalignment():
     a11, a12, a21, a22, tx, ty = imod_transforms(np.array([[0.0, psi, dy, dx]]))[0]
     aligned = np.array([a11 * p[0] + a12 * p[1] + tx, a21 * p[0] + a22 * p[1] + ty])
     assert aligned == pytest.approx([25 - 20, 10 - 15], abs=0.05)
+
+
+@pytest.mark.gpu
+def test_trains_on_the_gpu():
+    series, _ = ball_series()
+    result = train_inr(series, InrConfig(**{**TINY, "device": "cuda", "steps": 20, "align": True}), progress=False)
+    assert result.model.device.type == "cuda" and np.isfinite(result.model.volume()).all()

@@ -138,7 +138,8 @@ def prepare_problem(series: TiltSeries, config: InrConfig, device: torch.device)
         raise InputError(f"series: expected a TiltSeries, got {type(series).__name__}")
     n, ny, nx = series.shape
     if n < 3:
-        raise InputError(f"series: has {n} view(s); INR tomography needs at least 3")
+        extra = " (and pose refinement cannot align a single view against itself)" if config.align and n == 1 else ""
+        raise InputError(f"series: has {n} view(s); INR tomography needs at least 3{extra}")
     if np.ptp(series.angles) < 1e-6:
         raise InputError(f"series: all {n} views are at {series.angles[0]:g} deg; a tomogram needs several angles")
     if config.dynamic and np.ptp(series.times) <= 0:
