@@ -8,8 +8,10 @@ recorded with the project's simulator (``simulate_acquisition``):
 * ``dose`` -- +-80 deg in 2 deg steps (81 views) at a dose of 10 counts per
   pixel: projections are scaled so that their brightest pixel is 1, then
   ``Poisson(I * dose) / dose`` (so the brightest pixel receives 10 counts on average);
-* ``axis`` -- +-70 deg in 2 deg steps (71 views), tilt axis rotated in-plane by
-  10 deg and random shifts (normal, 2 px) per view; the truth poses are kept.
+* ``axis`` -- +-70 deg in 2 deg steps (71 views), the tilt axis turned in the
+  image plane by 10 deg (the object turned by -10 deg about the beam, then
+  every image turned by +10 deg: the 0 deg view is the object's own) and random
+  shifts (normal, 2 px) per view; the truth poses ``(z1, z3, dy, dx) = (10, 10, dy, dx)``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from tomotime.data import TiltSeries, VolumeSeries
 from tomotime.sim import simulate_acquisition
@@ -43,6 +46,14 @@ def _angles(name: str) -> np.ndarray:
             "speed": np.linspace(-70.0, 70.0, 30)}[name]
 
 
+def turn_about_beam(volume: np.ndarray, degrees: float) -> np.ndarray:
+    """``f(R(a) p)`` for the rotation ``R(a)`` of ``(x, y)`` about Z: the pose ``z1 = a`` of the INR rays."""
+    c, s = np.cos(np.deg2rad(degrees)), np.sin(np.deg2rad(degrees))
+    matrix = np.array([[1, 0, 0], [0, c, s], [0, -s, c]])  # (z, y, x) -> (z, s x + c y, c x - s y)
+    centre = (np.array(volume.shape) - 1) / 2
+    return ndimage.affine_transform(volume, matrix, offset=centre - matrix @ centre, order=1).astype(np.float32)
+
+
 def make(name: str, size: int, *, seed: int = 0) -> Scenario:
     """The scenario ``name`` at ``size^3`` voxels (see the module description)."""
     truth = sea_mine(size, seed=seed).astype(np.float32)
@@ -54,10 +65,11 @@ def make(name: str, size: int, *, seed: int = 0) -> Scenario:
         series = simulate_acquisition(frozen, angles=angles, dose=DOSE / peak, seed=seed)
         return Scenario(name, series, truth, None, f"+-80 deg / 2 deg, {DOSE:g} counts at the brightest pixel")
     if name == "axis":
-        series = simulate_acquisition(frozen, angles=angles, axis_rotation=AXIS_ERROR, shift_std=SHIFT_STD,
+        turned = VolumeSeries(np.broadcast_to(turn_about_beam(truth, AXIS_ERROR), frozen.shape))
+        series = simulate_acquisition(turned, angles=angles, axis_rotation=AXIS_ERROR, shift_std=SHIFT_STD,
                                       seed=seed)
         p = np.asarray(series.metadata["true_poses"], np.float64)
-        true = np.stack([np.zeros(len(p)), p[:, 0], p[:, 2], p[:, 3]], axis=1)
+        true = np.stack([p[:, 0], p[:, 0], p[:, 2], p[:, 3]], axis=1)
         series = TiltSeries(series.images, angles)  # the poses are what alignment must find
         return Scenario(name, series, truth, true,
                         f"+-70 deg / 2 deg, tilt axis off by {AXIS_ERROR:g} deg, shifts N(0, {SHIFT_STD:g} px)")

@@ -16,7 +16,7 @@ FIELDS = ("grid", "hsiren")
 PAPER_PRESET: dict[str, Any] = {
     "field": "hsiren", "hidden_layers": 4, "width": 512, "omega0": 30.0, "smooth_l1_beta": 0.07,
     "pose_lr": 5e-2, "batch_size": 1024, "lr": 8e-6, "lr_schedule": "cosine", "tv_weight": 1e-4,
-    "tv_gradient": "autograd",
+    "tv_gradient": "autograd", "shared_axis": False,
 }
 
 
@@ -45,6 +45,10 @@ class InrConfig(TrainingConfig):
         Learn per-view poses ``(z1, z3, dy, dx)``; the view nearest 0 deg stays fixed.
     align_angles : bool
         With ``align``: learn the in-plane angles ``z1, z3`` as well as the shifts (False: shifts only).
+    shared_axis : bool
+        With ``align_angles``: also learn one tilt-axis angle common to all views
+        (``z1 = z3 = alpha``, no effect at 0 deg, so it leaves the gauge alone); a
+        tilt-axis error is then found from all views at once (not in the paper).
     pose_lr : float
         Adam learning rate of the pose parameters (degrees and pixels per step, at the peak).
     samples : int, optional
@@ -88,6 +92,7 @@ class InrConfig(TrainingConfig):
     time_knots: int = Field(8, ge=2)
     align: bool = False
     align_angles: bool = True
+    shared_axis: bool = True
     pose_lr: float = Field(5e-2, gt=0, allow_inf_nan=False)
     samples: int | None = Field(None, ge=2)
     samples_start: int = Field(16, ge=2)

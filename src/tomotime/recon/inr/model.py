@@ -7,7 +7,8 @@ with ``L`` half the volume's largest side in voxels. Data are normalised
 (``images / scale``), so the density in the units of the project's voxel
 projector is ``phi * scale / L`` (:meth:`InrModel.volume`).
 
-Poses ``(z1, z3, dy, dx)`` per view are ``initial + scale * raw`` with the raw
+Poses ``(z1, z3, dy, dx)`` per view are ``initial + scale * raw`` (plus, with
+``shared_axis``, one tilt-axis angle ``alpha`` added to ``z1`` and ``z3`` of every view) with the raw
 parameters trained by the engine's single Adam optimiser: Adam's step is
 invariant to the gradient's size, so the pose moves ``scale * lr`` per step,
 and ``scale = pose_lr / lr`` gives the poses their own learning rate (with
@@ -85,6 +86,8 @@ class InrModel(nn.Module):
         self.register_buffer("pose_mask", mask)
         self.pose_scale = config.pose_lr / config.lr
         self.pose_raw = nn.Parameter(torch.zeros(n, 4)) if config.align else None
+        shared = config.align and config.align_angles and config.shared_axis
+        self.axis_raw = nn.Parameter(torch.zeros(())) if shared else None
 
     @property
     def device(self) -> torch.device:
@@ -94,7 +97,11 @@ class InrModel(nn.Module):
         """Current ``(z1, z3, dy, dx)`` of every view, shape ``(N, 4)``."""
         if self.pose_raw is None:
             return self.pose_init
-        return self.pose_init + self.pose_mask * self.pose_scale * self.pose_raw
+        poses = self.pose_init + self.pose_mask * self.pose_scale * self.pose_raw
+        if self.axis_raw is not None:  # a rotation of the tilt axis: z1 = z3 = alpha
+            alpha = self.pose_scale * self.axis_raw
+            poses = poses + torch.stack([alpha, alpha, alpha * 0, alpha * 0])
+        return poses
 
     def field_at(self, points: torch.Tensor, time: torch.Tensor | None = None) -> torch.Tensor:
         """Field ``phi`` at ``points`` ``(P, 3)`` in voxels ``(x, y, z)``; ``time`` ``(P,)`` in [-1, 1] when dynamic."""

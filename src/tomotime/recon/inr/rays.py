@@ -9,7 +9,9 @@ pixel's ray is found by undoing the shift and the in-plane rotation ``z3``
 ``axis_rotation``), tilting by the view's angle about Y (the projector's
 ``s = x cos(theta) - z sin(theta)``), and rotating by ``z1`` about the beam
 axis Z: the rotation ``R(z3) R(theta) R(z1)`` of the INR paper. A zero pose
-gives exactly the rays of the project's voxel projector.
+gives exactly the rays of the project's voxel projector. At 0 deg only
+``z1 - z3`` matters; ``z1 = z3 = alpha`` turns the tilt axis by ``alpha`` in
+the image (a tilt axis at ``alpha`` from image Y, the object unrotated).
 """
 
 from __future__ import annotations
