@@ -38,6 +38,7 @@ class Scenario:
     truth: np.ndarray
     true_poses: np.ndarray | None  # (N, 4) as (z1, z3, dy, dx)
     description: str
+    posed_truth: np.ndarray | None = None  # what the project's pose model (no z1) reconstructs: the turned object
 
 
 def _angles(name: str) -> np.ndarray:
@@ -72,7 +73,8 @@ def make(name: str, size: int, *, seed: int = 0) -> Scenario:
         true = np.stack([p[:, 0], p[:, 0], p[:, 2], p[:, 3]], axis=1)
         series = TiltSeries(series.images, angles)  # the poses are what alignment must find
         return Scenario(name, series, truth, true,
-                        f"+-70 deg / 2 deg, tilt axis off by {AXIS_ERROR:g} deg, shifts N(0, {SHIFT_STD:g} px)")
+                        f"+-70 deg / 2 deg, tilt axis off by {AXIS_ERROR:g} deg, shifts N(0, {SHIFT_STD:g} px)",
+                        turned.data[0])
     series = simulate_acquisition(frozen, angles=angles)
     text = {"wedge": "+-80 deg / 1 deg (20 deg missing wedge)", "sparse": "9 views over +-90 deg",
             "speed": "30 views over +-70 deg"}[name]
