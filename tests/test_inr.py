@@ -267,3 +267,12 @@ def test_a_shared_tilt_axis_turn_leaves_the_zero_degree_view_alone():
     assert learned_poses(model)[:, :2] == pytest.approx(np.full((2, 2), 6.0))
     assert torch.allclose(after[0], before[0], atol=1e-4 * float(before.max()))
     assert (after[1] - before[1]).abs().max() > 0.02 * before.max()  # 4 % measured
+
+
+def test_learned_shifts_hold_no_translation_along_the_beam():
+    model = blob_model([-50.0, -20.0, 0.0, 30.0, 60.0], (8, 8, 8), align=True)
+    with torch.no_grad():
+        model.pose_raw[:, 3] = torch.tensor([1.0, -2.0, 0.0, 0.5, 3.0])
+    dx = learned_poses(model)[:, 3]
+    assert dx[2] == 0 and abs(float(np.sin(np.deg2rad([-50.0, -20.0, 0.0, 30.0, 60.0])) @ dx)) < 1e-3
+    assert np.abs(dx).max() > 1.0

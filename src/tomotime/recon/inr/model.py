@@ -85,6 +85,9 @@ class InrModel(nn.Module):
             mask[:, :2] = 0
         self.register_buffer("pose_mask", mask)
         self.pose_scale = config.pose_lr / config.lr
+        sin = torch.sin(self.theta) if config.align and config.fix_depth else torch.zeros(n)
+        sin[gauge_view(angles)] = 0  # the gauge view's pose stays exactly as given
+        self.register_buffer("depth_direction", sin / sin.norm().clamp(min=1e-12))
         self.pose_raw = nn.Parameter(torch.zeros(n, 4)) if config.align else None
         shared = config.align and config.align_angles and config.shared_axis
         self.axis_raw = nn.Parameter(torch.zeros(())) if shared else None
@@ -97,7 +100,10 @@ class InrModel(nn.Module):
         """Current ``(z1, z3, dy, dx)`` of every view, shape ``(N, 4)``."""
         if self.pose_raw is None:
             return self.pose_init
-        poses = self.pose_init + self.pose_mask * self.pose_scale * self.pose_raw
+        delta = self.pose_mask * self.pose_scale * self.pose_raw
+        u = self.depth_direction  # an object translation z along the beam moves view theta by -z sin(theta)
+        delta = torch.cat([delta[:, :3], (delta[:, 3] - u * (u @ delta[:, 3]))[:, None]], dim=1)
+        poses = self.pose_init + delta
         if self.axis_raw is not None:  # a rotation of the tilt axis: z1 = z3 = alpha
             alpha = self.pose_scale * self.axis_raw
             poses = poses + torch.stack([alpha, alpha, alpha * 0, alpha * 0])
