@@ -16,7 +16,7 @@ FIELDS = ("grid", "hsiren")
 PAPER_PRESET: dict[str, Any] = {
     "field": "hsiren", "hidden_layers": 4, "width": 512, "omega0": 30.0, "smooth_l1_beta": 0.07,
     "pose_lr": 5e-2, "batch_size": 1024, "lr": 8e-6, "lr_schedule": "cosine", "tv_weight": 1e-4,
-    "tv_gradient": "autograd", "shared_axis": False, "fix_depth": False,
+    "tv_gradient": "autograd", "shared_axis": False, "pin_object": False,
 }
 
 
@@ -49,11 +49,12 @@ class InrConfig(TrainingConfig):
         With ``align_angles``: also learn one tilt-axis angle common to all views
         (``z1 = z3 = alpha``, no effect at 0 deg, so it leaves the gauge alone); a
         tilt-axis error is then found from all views at once (not in the paper).
-    fix_depth : bool
-        With ``align``: remove from the learned ``dx`` its component along
-        ``sin(theta)`` (an object translation along the beam, which the data do
-        not determine and the gauge view at 0 deg does not fix), so the object
-        cannot drift along Z while the poses are learned (not in the paper).
+    pin_object : bool
+        With ``align``: remove from the learned per-view corrections the common
+        modes that move or turn the whole object (the mean of ``z1``, of ``z3``
+        and of ``dy``; ``dx`` along ``cos(theta)`` and ``sin(theta)``). The data
+        hardly determine them (only the gauge view opposes them), so without
+        this the object drifts while the poses are learned (not in the paper).
     pose_lr : float
         Adam learning rate of the pose parameters (degrees and pixels per step, at the peak).
     samples : int, optional
@@ -98,7 +99,7 @@ class InrConfig(TrainingConfig):
     align: bool = False
     align_angles: bool = True
     shared_axis: bool = True
-    fix_depth: bool = True
+    pin_object: bool = True
     pose_lr: float = Field(5e-2, gt=0, allow_inf_nan=False)
     samples: int | None = Field(None, ge=2)
     samples_start: int = Field(16, ge=2)

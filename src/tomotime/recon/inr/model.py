@@ -44,6 +44,31 @@ def gauge_view(angles: np.ndarray) -> int:
     return int(np.argmin(np.abs(np.asarray(angles))))
 
 
+def _common_mode_projectors(theta: torch.Tensor, gauge: int, active: bool) -> torch.Tensor:
+    """``(4, N, N)`` projectors removing, per pose column, the modes that move the whole object.
+
+    Over the views other than the gauge: a constant for ``z1``, ``z3`` and
+    ``dy`` (object turned about the beam, image turned, object moved along Y),
+    ``cos(theta)`` and ``sin(theta)`` for ``dx`` (object moved along X and Z).
+    Identity when not ``active``.
+    """
+    n = theta.numel()
+    eye = torch.eye(n)
+    if not active:
+        return eye.expand(4, n, n).clone()
+    keep = torch.ones(n)
+    keep[gauge] = 0
+    ones = keep[:, None]
+    trig = torch.stack([torch.cos(theta.cpu()), torch.sin(theta.cpu())], 1) * keep[:, None]
+    out = []
+    for basis in (ones, ones, ones, trig):
+        q, _ = torch.linalg.qr(basis.double())
+        rank = int((basis.abs().sum(0) > 0).sum())
+        q = q[:, :rank]
+        out.append((eye.double() - q @ q.T).float())
+    return torch.stack(out)
+
+
 class InrModel(nn.Module):
     """Field + poses + geometry of one tilt series.
 
@@ -85,9 +110,8 @@ class InrModel(nn.Module):
             mask[:, :2] = 0
         self.register_buffer("pose_mask", mask)
         self.pose_scale = config.pose_lr / config.lr
-        sin = torch.sin(self.theta) if config.align and config.fix_depth else torch.zeros(n)
-        sin[gauge_view(angles)] = 0  # the gauge view's pose stays exactly as given
-        self.register_buffer("depth_direction", sin / sin.norm().clamp(min=1e-12))
+        self.register_buffer("pin", _common_mode_projectors(self.theta, gauge_view(angles),
+                                                            config.align and config.pin_object))
         self.pose_raw = nn.Parameter(torch.zeros(n, 4)) if config.align else None
         shared = config.align and config.align_angles and config.shared_axis
         self.axis_raw = nn.Parameter(torch.zeros(())) if shared else None
@@ -101,8 +125,7 @@ class InrModel(nn.Module):
         if self.pose_raw is None:
             return self.pose_init
         delta = self.pose_mask * self.pose_scale * self.pose_raw
-        u = self.depth_direction  # an object translation z along the beam moves view theta by -z sin(theta)
-        delta = torch.cat([delta[:, :3], (delta[:, 3] - u * (u @ delta[:, 3]))[:, None]], dim=1)
+        delta = torch.einsum("kij,jk->ik", self.pin, delta)  # per column: no whole-object motion
         poses = self.pose_init + delta
         if self.axis_raw is not None:  # a rotation of the tilt axis: z1 = z3 = alpha
             alpha = self.pose_scale * self.axis_raw
