@@ -55,9 +55,11 @@ from tomotime.cli.dipster import (
     run_dipster,
 )
 from tomotime.cli.report import NoReportOption, write_run_report
+from tomotime.cli.inr import run_inr
 from tomotime.data import TiltSeries
 from tomotime.device import resolve_device
 from tomotime.errors import InputError
+from tomotime.recon.inr import FIELDS
 from tomotime.io import write_volume_mrc, write_volume_series_mrcs, write_volume_tiff
 from tomotime.solvers import FILTERS, METHODS, reconstruct as reconstruct_volume, sliding_window
 from tomotime.solvers.static import check_method_options
@@ -66,11 +68,13 @@ __all__ = ["reconstruct", "output_names", "resolve_times"]
 
 log = logging.getLogger(__name__)
 
+_INR = "INR (--method inr, inr4d)"
+
 SUMMARY = "summary.json"
 SERIES_FILE = "volumes.h5"
 MRC_FOLDER = "mrc"
 _WRITERS = {"mrc": write_volume_mrc, "tiff": write_volume_tiff}
-ALL_METHODS = (*METHODS, "dipster")
+ALL_METHODS = (*METHODS, "dipster", "inr", "inr4d")
 
 
 def output_names(*, window: int | None, fmt: str, per_time_mrc: bool) -> list[str]:
@@ -123,6 +127,15 @@ def _check_dipster_combinations(*, window: int | None, iterations: int | None, f
     for flag, used in given.items():
         if used:
             raise InputError(f"{flag} applies to FBP, SIRT and EM, not to --method dipster")
+
+
+def _check_inr_combinations(*, window: int | None, iterations: int | None, filter: str, min_value: float | None,
+                            per_time_mrc: bool) -> None:
+    given = {"--window": window is not None, "--iterations": iterations is not None, "--filter": filter != "ram-lak",
+             "--min": min_value is not None, "--per-time-mrc": per_time_mrc}
+    for flag, used in given.items():
+        if used:
+            raise InputError(f"{flag} applies to FBP, SIRT and EM, not to --method inr")
 
 
 def _check_against_series(series: TiltSeries, *, method: str, window: int | None, thickness: int | None,
@@ -202,11 +215,18 @@ def reconstruct(
     query_angle: QueryAngleOption = None,
     resume: ResumeOption = False,
     no_report: NoReportOption = False,
+    align: Annotated[bool, typer.Option("--align", help="INR: learn per-view poses (in-plane angles, shifts) "
+                                                        "jointly with the volume.", rich_help_panel=_INR)] = False,
+    field: Annotated[Optional[Literal[FIELDS]], typer.Option(
+        "--field", help="INR field: feature grid (fast, default) or the paper's H-Siren.",
+        rich_help_panel=_INR)] = None,
 ) -> None:
     """Reconstruct a tilt series with FBP, SIRT or EM; with --window, a volume at each time; or with DIP-STER.
 
     Writes OUT/volume.mrc (or .tiff); with --window, OUT/volumes.h5 (T, Z, Y, X).
     With --method dipster: OUT/volumes.h5, OUT/model.pt and the training run folder OUT/run.
+    With --method inr [--align] (inr4d: time as a fourth input): the volume (volumes.h5 for inr4d),
+    OUT/model.pt, learned poses, IMOD .xf/.tlt, the aligned series, reprojection errors and OUT/run.
     Always writes OUT/summary.json with the resolved options.
     """
     started, clock = datetime.now(timezone.utc), time.perf_counter()
@@ -214,6 +234,17 @@ def reconstruct(
     dipster = DipsterOptions(run_file=run_file, steps=steps, epochs=epochs, lr=lr, batch_size=batch_size,
                              manifold=manifold, loss=loss, hidden=hidden, base_channels=base_channels,
                              holdout=holdout, patience=patience, seed=seed, query_angle=query_angle, resume=resume)
+    if method in ("inr", "inr4d"):
+        _check_inr_combinations(window=window, iterations=iterations, filter=filter, min_value=min_value,
+                                per_time_mrc=per_time_mrc)
+        summary = run_inr(command=command, file=file, out=out, options=dipster, dynamic=method == "inr4d",
+                          align=align, field=field, times=times, thickness=thickness, fmt=fmt, angles=angles,
+                          allow_wide_angles=allow_wide_angles, overwrite=overwrite, device=device)
+        if not no_report and summary is not None:  # None on the other ranks under torchrun
+            write_run_report(Path(out))
+        return
+    if align or field is not None:
+        raise InputError(f"{'--align' if align else '--field'} applies to --method inr/inr4d, not to {method!r}")
     if method == "dipster":
         _check_dipster_combinations(window=window, iterations=iterations, filter=filter, min_value=min_value,
                                     fmt=fmt, per_time_mrc=per_time_mrc)

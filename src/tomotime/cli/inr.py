@@ -1,0 +1,148 @@
+"""``tomotime reconstruct --method inr|inr4d``: train an INR (with ``--align``, the poses too) and write its results.
+
+Output folder ``OUT``: ``volume.mrc`` (or ``.tiff``; ``volumes.h5`` for
+``inr4d``), ``model.pt``, the learned poses (``poses.csv``, ``poses.png``),
+the IMOD alignment (``alignment.xf``, ``alignment.tlt``), the aligned series
+(``aligned.mrc`` with ``.rawtlt``/``.times``), the per-view reprojection
+errors (``reprojection.csv``, ``.png``), ``summary.json`` (last) and the
+training run folder ``run/`` (kept on Ctrl-C so that ``--resume`` continues).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from tomotime import __version__
+from tomotime.cli.common import check_outputs, parse_times, read_input, staged_output, write_json
+from tomotime.cli.dipster import EXIT_INTERRUPTED, RUN_FOLDER, DipsterOptions
+from tomotime.device import resolve_device
+from tomotime.errors import InputError, OutputExistsError
+from tomotime.recon.inr import InrConfig, save_model, train_inr
+from tomotime.recon.inr.export import result_names, write_results
+from tomotime.training import (
+    CHECKPOINT_NAME,
+    RUN_FILES,
+    TrainingInterrupted,
+    is_main_process,
+    remove_partials,
+    resolve_config,
+    run_lock,
+)
+
+__all__ = ["run_inr", "inr_config", "DIPSTER_ONLY"]
+
+log = logging.getLogger(__name__)
+
+#: DIP-STER options of ``tomotime reconstruct`` that an INR run refuses.
+DIPSTER_ONLY = ("manifold", "loss", "hidden", "base_channels", "query_angle")
+
+
+def inr_config(options: DipsterOptions, *, run_dir: Path, dynamic: bool, align: bool | None, field: str | None,
+               thickness: int | None, device: str) -> InrConfig:
+    """Defaults, then the run file (with ``--resume``: ``run/config.json``), then the command-line options."""
+    given = [f"--{name.replace('_', '-')}" for name in DIPSTER_ONLY if getattr(options, name) is not None]
+    if given:
+        raise InputError(f"{given[0]} applies to --method dipster, not to an INR reconstruction")
+    base = options.overrides()
+    overrides = {k: base[k] for k in ("steps", "epochs", "lr", "batch_size", "holdout_fraction", "patience", "seed")}
+    overrides.update(dynamic=True if dynamic else None, align=align or None, field=field, thickness=thickness,
+                     device=None if device == "auto" else device)
+    run_file = options.run_file
+    if run_file is None and options.resume and (run_dir / "config.json").is_file():
+        run_file, overrides["device"] = run_dir / "config.json", device
+    config = resolve_config(InrConfig, run_file, overrides)
+    if options.epochs is not None and options.steps is None and config.steps is not None:
+        config = config.replace(steps=None)
+    return config
+
+
+def _check_run_folder(out: Path, run_dir: Path, names: list[str], *, overwrite: bool, resume: bool) -> None:
+    check_outputs(out, names, overwrite=True)
+    if overwrite or resume:
+        return
+    run = [run_dir / name for name in RUN_FILES if (run_dir / name).exists()]
+    if run:
+        raise OutputExistsError(f"{run[0]}: exists already; pass --resume to continue the run in {run_dir}, "
+                                "or --overwrite to start again")
+    existing = [out / name for name in names if (out / name).exists()]
+    if existing:
+        raise OutputExistsError(f"{existing[0]}: exists already; pass --overwrite to replace it")
+
+
+def run_inr(*, command: str, file: Path, out: Path, options: DipsterOptions, dynamic: bool = False,
+            align: bool = False, field: str | None = None, times: str | None = None, thickness: int | None = None,
+            fmt: str = "mrc", angles: Path | None = None, allow_wide_angles: bool = False, overwrite: bool = False,
+            device: str = "auto") -> dict[str, Any] | None:
+    """Train an INR on the tilt series ``file`` and write ``OUT`` (see the module description).
+
+    Options, run file and outputs are checked and the input read before training.
+
+    Raises
+    ------
+    InputError, FormatError, OutputExistsError
+        Before training, for bad options, inputs or existing outputs.
+    typer.Exit
+        With code 130 (143 after SIGTERM) when interrupted, once the checkpoint is saved.
+    """
+    started, clock = datetime.now(timezone.utc), time.perf_counter()
+    out = Path(out)
+    run_dir = out / RUN_FOLDER
+    if times is not None and not dynamic:
+        raise InputError("--times applies to a dynamic reconstruction (--method inr4d)")
+    names = [*result_names(dynamic=dynamic, fmt=fmt), "model.pt", "summary.json"]
+    _check_run_folder(out, run_dir, names, overwrite=overwrite, resume=options.resume)
+    config = inr_config(options, run_dir=run_dir, dynamic=dynamic, align=align, field=field, thickness=thickness,
+                        device=device)
+    query = None if times is None else parse_times(times)
+    resolve_device(config.device)
+    series = read_input(file, angles=angles, allow_wide_angles=allow_wide_angles)
+    main = is_main_process()
+    try:
+        with contextlib.ExitStack() as stack:
+            stage = None
+            if main:
+                stack.enter_context(run_lock(out))
+                remove_partials(out)
+                stage = stack.enter_context(staged_output(out, names, overwrite=overwrite or options.resume))
+            began = time.perf_counter()
+            result = train_inr(series, config, run_dir=run_dir, resume=options.resume, overwrite=overwrite)
+            train_seconds = time.perf_counter() - began
+            if stage is None:
+                return None
+            began = time.perf_counter()
+            info = write_results(stage, result.model, series, fmt=fmt, times=query)
+            save_model(stage / "model.pt", result.model, extra={"best_step": result.best_step,
+                                                                "source": str(Path(file).resolve())})
+            summary = {
+                "command": command, "tomotime_version": __version__,
+                "input": {"file": str(Path(file).resolve()), "shape": list(series.shape),
+                          "pixel_size_nm": series.pixel_size},
+                "method": "inr4d" if dynamic else "inr",
+                "config": json.loads((run_dir / "config.json").read_text()),
+                "device": str(result.model.device),
+                "training": {"steps": result.steps, "best_step": result.best_step,
+                             "stopped_early": result.stopped_early, "best_holdout_loss": result.best_holdout_loss,
+                             "nan_events": result.nan_events, "seconds": round(train_seconds, 3)},
+                **info, "export_seconds": round(time.perf_counter() - began, 3), "run_dir": RUN_FOLDER,
+                "started": started.isoformat(timespec="seconds"),
+                "wall_seconds": round(time.perf_counter() - clock, 3), "outputs": names,
+            }
+            write_json(stage / "summary.json", summary)
+    except KeyboardInterrupt as exc:
+        if main and (run_dir / CHECKPOINT_NAME).is_file():
+            typer.echo(f"interrupted: checkpoint saved in {run_dir}; rerun with --resume", err=True)
+        elif main:
+            typer.echo("interrupted before training started; nothing was saved", err=True)
+        raise typer.Exit(exc.exit_code if isinstance(exc, TrainingInterrupted) else EXIT_INTERRUPTED) from None
+    typer.echo(f"wrote {out}/{names[0]} (shape {tuple(summary['output_shape'])}), poses, alignment and "
+               f"reprojection errors ({summary['reprojection_rmse_percent']:.2f}% mean RMSE) and the run folder "
+               f"{run_dir} in {summary['wall_seconds']:.1f} s")
+    return summary
