@@ -164,11 +164,12 @@ def test_a_known_shift_is_recovered():
 def test_holdout_stopping_fires_and_keeps_the_best_state():
     series, _ = ball_series()
     cfg = InrConfig(**{**TINY, "patience": 2, "min_fraction": 0.0, "eval_every": 5, "holdout_smoothing": 1.0,
-                       "min_improvement": 0.2, "steps": 400})
+                       "stop_margin": 0.0, "steps": 400, "lr": 0.1})
     result = train_inr(series, cfg, progress=False)
-    assert result.stopped_early and result.steps < 400
+    assert result.stopped_early and result.steps < 400 and result.stop_reason == "holdout"
     best = min(r["holdout_loss"] for r in result.history)
-    assert result.best_step == next(r["step"] for r in result.history if r["holdout_loss"] == best)
+    kept = next(r for r in result.history if r["step"] == result.best_step)  # the latest state at the best
+    assert kept["holdout_loss"] == best == result.best_holdout_loss
 
 
 def test_resume_gives_the_same_model(tmp_path):
