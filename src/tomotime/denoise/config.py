@@ -61,6 +61,10 @@ class UdvdConfig(TrainingConfig):
     lr: float = Field(3e-4, gt=0, allow_inf_nan=False)
     epochs: float = Field(50.0, gt=0, allow_inf_nan=False)
     eval_every: int = Field(50, ge=1)
+    # Measured (benchmarks/bench_udvd*.py) without the engine's warm-up, clipping and weight average.
+    lr_warmup: float = Field(0.0, ge=0, lt=0.5)
+    grad_clip: float | None = Field(None, gt=0, allow_inf_nan=False)
+    ema_decay: float | None = Field(None, gt=0, lt=1)
 
     @model_validator(mode="after")
     def _check_sizes(self) -> UdvdConfig:

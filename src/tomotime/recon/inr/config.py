@@ -86,6 +86,11 @@ class InrConfig(TrainingConfig):
     epochs: float = Field(40.0, gt=0, allow_inf_nan=False)
     eval_every: int = Field(50, ge=1)
     holdout_fraction: float = Field(0.05, ge=0, lt=0.5)
+    # Measured (benchmarks/bench_inr*.py) without the engine's warm-up, clipping and weight average; the
+    # poses' gradient is scaled by pose_lr / lr (see .model), which a global-norm clip would distort.
+    lr_warmup: float = Field(0.0, ge=0, lt=0.5)
+    grad_clip: float | None = Field(None, gt=0, allow_inf_nan=False)
+    ema_decay: float | None = Field(None, gt=0, lt=1)
     field: Literal["grid", "hsiren"] = "grid"
     hidden_layers: int = Field(3, ge=0)
     width: int = Field(256, ge=1)
