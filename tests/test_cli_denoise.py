@@ -36,7 +36,7 @@ def test_denoise_udvd_writes_movie_model_run_and_summary(movie_file, tmp_path):
     out = tmp_path / "out"
     result = invoke("denoise", movie_file, "--out", out, *TRAIN)
     assert result.exit_code == 0, result.output
-    assert {p.name for p in out.iterdir()} == {"denoised.npy", "model.pt", "summary.json", "run"}
+    assert {p.name for p in out.iterdir()} == {"denoised.npy", "model.pt", "summary.json", "run", "report.html"}
     assert np.load(out / "denoised.npy").shape == (8, 24, 24)
     summary = _no_nan((out / "summary.json").read_text())
     assert summary["method"] == "udvd" and summary["training"]["steps"] == 2
@@ -66,6 +66,17 @@ def test_gaussian_keeps_the_input_format(movie_file, tmp_path, suffix):
     assert summary["output"] == f"denoised{suffix}" and summary["gaussian"]["sigma_px"] > 0
     written = read_movie(tmp_path / "g" / summary["output"])[0]
     assert written.shape == data.shape
+
+
+def test_denoise_writes_a_report_with_the_frames_and_the_upsnr(movie_file, tmp_path):
+    result = invoke("denoise", movie_file, "--method", "gaussian", "--out", tmp_path / "g")
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "g" / "report.html").read_text()
+    assert 'id="frames"' in html and "noisy input" not in result.stderr
+    assert html.count("data:image/png;base64,") >= 1 and "uPSNR" in html
+    assert "missing" not in html.split('id="frames"')[0]  # no note about absent volumes or tilt series
+    quiet = invoke("denoise", movie_file, "--method", "gaussian", "--out", tmp_path / "q", "--no-report")
+    assert quiet.exit_code == 0 and not (tmp_path / "q" / "report.html").exists()
 
 
 def test_single_frame_variant_and_3x3_blind_spot_run(movie_file, tmp_path):

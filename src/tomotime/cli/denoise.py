@@ -29,6 +29,7 @@ from tomotime.cli.common import (
     staged_output,
     write_json,
 )
+from tomotime.cli.report import NoReportOption, write_run_report
 from tomotime.denoise import (
     DEFAULT_OVERLAP,
     DEFAULT_TILE,
@@ -196,6 +197,7 @@ def denoise(
                                                                  "temporal mean).")] = None,
     device: DeviceOption = "auto",
     overwrite: OverwriteOption = False,
+    no_report: NoReportOption = False,
 ) -> None:
     """Denoise a frame series without clean data; report uPSNR before and after."""
     if method == "gaussian" and any(v is not None for v in (preset, steps, epochs, crop, batch_size, lr, holdout,
@@ -206,4 +208,6 @@ def denoise(
     run_denoise(file=file, out=out, method=method, options=options, run_file=run_file, resume=resume, tile=tile,
                 overlap=overlap, peak=peak, overwrite=overwrite, device=device,
                 command=command_line(ctx))
+    if not no_report:
+        write_run_report(Path(out))
 

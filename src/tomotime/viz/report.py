@@ -224,6 +224,42 @@ def _quality_section(run: RunContents, main: str) -> str | None:
     return "".join(parts) or None
 
 
+def _frames_section(run: RunContents) -> str | None:
+    """Noisy and denoised frames side by side, and the unsupervised quality before and after."""
+    if not run.frames:
+        return None
+    import matplotlib.pyplot as plt
+
+    n = min(len(f) for f in run.frames.values())
+    picks = np.unique(np.linspace(0, n - 1, min(n, 4)).round().astype(int))
+    fig, axes = plt.subplots(len(run.frames), len(picks), figsize=(2.4 * len(picks), 2.5 * len(run.frames)),
+                             squeeze=False)
+    for row, (label, movie) in zip(axes, run.frames.items()):
+        lo, hi = np.percentile(movie[picks], [0.5, 99.5])
+        for ax, i in zip(row, picks):
+            ax.imshow(movie[i], cmap="gray", vmin=lo, vmax=hi)
+            ax.set_title(f"{label}, frame {i}", fontsize=8)
+            ax.axis("off")
+    fig.tight_layout()
+    parts = [H.figure(figure_data_uri(fig), "Frames of the input and of the result, each movie on its own "
+                      "grey scale (0.5-99.5 percentiles).")]
+    plt.close(fig)
+    quality = run.summary.get("quality") or {}
+    rows = []
+    for key in ("before", "after"):
+        q = quality.get(key) or {}
+        if q:
+            ci = q.get("upsnr_ci") or [None, None]
+            rows.append([key, _db(q.get("upsnr")), f"{_db(ci[0])} .. {_db(ci[1])}", q.get("note") or ""])
+    if rows:
+        parts.append(H.table(["", "uPSNR", "90 % interval", "note"], rows))
+    return "".join(parts)
+
+
+def _db(value) -> str:
+    return "undefined" if value is None else f"{float(value):.2f} dB"
+
+
 def _provenance_section(run: RunContents) -> str:
     summary = run.summary
     rows = []
@@ -286,6 +322,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, *, times: S
         chosen = _chosen_indices(run.volumes[main], times) if main else []
         for anchor, title, build in (
             ("input", "Input", lambda: _input_section(run)),
+            ("frames", "Frames", lambda: _frames_section(run)),
             ("training", "Training", lambda: _training_section(run)),
             ("result", "Result", lambda: _result_section(run, main, chosen, movie=movie) if main else None),
             ("quality", "Quality", lambda: _quality_section(run, main) if main else None),

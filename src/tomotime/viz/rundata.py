@@ -51,6 +51,7 @@ class RunContents:
     config: dict[str, Any] | None = None
     evaluation: dict[str, dict[str, Any]] | None = None
     dose: float | None = None
+    frames: dict[str, np.ndarray] | None = None
     notes: list[str] = field(default_factory=list)
     _open: list[Any] = field(default_factory=list, repr=False)
 
@@ -228,6 +229,23 @@ def _load_evaluation(contents: RunContents) -> None:
         contents.evaluation = value
 
 
+def _load_frames(contents: RunContents) -> None:
+    """The input movie and the denoised one of a ``tomotime denoise`` folder."""
+    from tomotime.io.movie import read_movie
+
+    frames = {}
+    for label, path in (("noisy input", _resolve(contents.folder, contents.summary["input"]["file"])),
+                        ("denoised", contents.folder / str(contents.summary["output"]))):
+        if path is None or not path.is_file():
+            contents.notes.append(f"{label} movie {path} is missing; the frames section shows what remains")
+            continue
+        try:
+            frames[label] = np.asarray(read_movie(path)[0], np.float32)
+        except TomotimeError as exc:
+            contents.notes.append(f"{label} movie {path}: not readable ({exc})")
+    contents.frames = frames or None
+
+
 def load_run(folder: str | Path) -> RunContents:
     """Read what ``folder`` holds (see the module description); lazily for volume series.
 
@@ -251,6 +269,10 @@ def load_run(folder: str | Path) -> RunContents:
         contents.summary = _read_json(folder / "summary.json", contents.notes) or {}
     else:
         contents.notes.append("summary.json is missing; provenance and the input section are omitted")
+    if contents.summary.get("output") and (contents.summary.get("input") or {}).get("file"):
+        _load_frames(contents)  # a denoised movie, not a reconstruction
+        _load_training(contents)
+        return contents
     try:
         _load_volumes(contents)
         input_path = _load_input(contents) if has_summary else None
