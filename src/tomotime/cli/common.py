@@ -42,6 +42,7 @@ __all__ = [
     "write_json",
     "check_finite",
     "check_memory",
+    "check_run_outputs",
     "MAX_TIMES",
 ]
 
@@ -224,6 +225,30 @@ def check_outputs(folder: Path, names: Sequence[str], *, overwrite: bool) -> Pat
             if (folder / name).exists():
                 raise OutputExistsError(f"{folder / name}: exists already; pass --overwrite to replace it")
     return folder
+
+
+def check_run_outputs(out: Path, run_dir: Path, names: Sequence[str], *, overwrite: bool, resume: bool) -> None:
+    """Check the outputs ``names`` in ``out`` and the training run folder ``run_dir`` of a learned method.
+
+    Raises
+    ------
+    OutputExistsError
+        If ``out`` or ``run_dir`` is a file, or results of an earlier run exist
+        and neither ``overwrite`` nor ``resume`` is set; the message names the
+        path and the option to pass.
+    """
+    from tomotime.training import RUN_FILES
+
+    check_outputs(out, names, overwrite=True)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise OutputExistsError(f"{run_dir}: exists and is not a folder; expected the training run folder")
+    if overwrite or resume:
+        return
+    run = [run_dir / name for name in RUN_FILES if (run_dir / name).exists()]
+    if run:
+        raise OutputExistsError(f"{run[0]}: exists already; pass --resume to continue the run in {run_dir}, "
+                                "or --overwrite to start again")
+    check_outputs(out, names, overwrite=False)
 
 
 @contextmanager

@@ -34,10 +34,10 @@ import numpy as np
 import typer
 
 from tomotime import __version__
-from tomotime.cli.common import check_memory, check_outputs, parse_times, read_input, staged_output, write_json
+from tomotime.cli.common import check_memory, check_run_outputs, parse_times, read_input, staged_output, write_json
 from tomotime.data import TiltSeries
 from tomotime.device import resolve_device
-from tomotime.errors import InputError, OutputExistsError
+from tomotime.errors import InputError
 from tomotime.recon.dipster import (
     LOSSES,
     MANIFOLDS,
@@ -50,7 +50,6 @@ from tomotime.recon.dipster import (
 from tomotime.recon.dipster.problem import choose_holdout
 from tomotime.training import (
     CHECKPOINT_NAME,
-    RUN_FILES,
     TrainingInterrupted,
     is_main_process,
     remove_partials,
@@ -246,21 +245,6 @@ def extrapolation_warnings_as_lines() -> Iterator[None]:
         yield
 
 
-def _check_outputs(out: Path, run_dir: Path, *, overwrite: bool, resume: bool) -> None:
-    check_outputs(out, OUTPUTS, overwrite=True)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise OutputExistsError(f"{run_dir}: exists and is not a folder; expected the DIP-STER run folder")
-    if overwrite or resume:
-        return
-    run = [run_dir / name for name in RUN_FILES if (run_dir / name).exists()]
-    if run:
-        raise OutputExistsError(f"{run[0]}: exists already; pass --resume to continue the run in {run_dir}, "
-                                "or --overwrite to start again")
-    existing = [out / name for name in OUTPUTS if (out / name).exists()]
-    if existing:
-        raise OutputExistsError(f"{existing[0]}: exists already; pass --overwrite to replace it")
-
-
 def _check_times(times: np.ndarray | None, series: TiltSeries) -> None:
     if times is None:
         return
@@ -313,7 +297,7 @@ def run_dipster(
     out = Path(out)
     run_dir = out / RUN_FOLDER
     main = is_main_process()
-    _check_outputs(out, run_dir, overwrite=overwrite, resume=options.resume)
+    check_run_outputs(out, run_dir, OUTPUTS, overwrite=overwrite, resume=options.resume)
     angle = parse_angle(options.query_angle, name="--query-angle")
     config = dipster_config(options, run_dir=run_dir, thickness=thickness, device=device)
     query_angle = "own" if angle == "own" else float(config.query_angle)  # what the volumes are made at

@@ -21,15 +21,14 @@ from typing import Any
 import typer
 
 from tomotime import __version__
-from tomotime.cli.common import check_outputs, parse_times, read_input, staged_output, write_json
+from tomotime.cli.common import check_run_outputs, parse_times, read_input, staged_output, write_json
 from tomotime.cli.dipster import EXIT_INTERRUPTED, RUN_FOLDER, DipsterOptions
 from tomotime.device import resolve_device
-from tomotime.errors import InputError, OutputExistsError
+from tomotime.errors import InputError
 from tomotime.recon.inr import InrConfig, save_model, train_inr
 from tomotime.recon.inr.export import result_names, write_results
 from tomotime.training import (
     CHECKPOINT_NAME,
-    RUN_FILES,
     TrainingInterrupted,
     is_main_process,
     remove_partials,
@@ -64,19 +63,6 @@ def inr_config(options: DipsterOptions, *, run_dir: Path, dynamic: bool, align: 
     return config
 
 
-def _check_run_folder(out: Path, run_dir: Path, names: list[str], *, overwrite: bool, resume: bool) -> None:
-    check_outputs(out, names, overwrite=True)
-    if overwrite or resume:
-        return
-    run = [run_dir / name for name in RUN_FILES if (run_dir / name).exists()]
-    if run:
-        raise OutputExistsError(f"{run[0]}: exists already; pass --resume to continue the run in {run_dir}, "
-                                "or --overwrite to start again")
-    existing = [out / name for name in names if (out / name).exists()]
-    if existing:
-        raise OutputExistsError(f"{existing[0]}: exists already; pass --overwrite to replace it")
-
-
 def run_inr(*, command: str, file: Path, out: Path, options: DipsterOptions, dynamic: bool = False,
             align: bool = False, field: str | None = None, times: str | None = None, thickness: int | None = None,
             fmt: str = "mrc", angles: Path | None = None, allow_wide_angles: bool = False, overwrite: bool = False,
@@ -98,7 +84,7 @@ def run_inr(*, command: str, file: Path, out: Path, options: DipsterOptions, dyn
     if times is not None and not dynamic:
         raise InputError("--times applies to a dynamic reconstruction (--method inr4d)")
     names = [*result_names(dynamic=dynamic, fmt=fmt), "model.pt", "summary.json"]
-    _check_run_folder(out, run_dir, names, overwrite=overwrite, resume=options.resume)
+    check_run_outputs(out, run_dir, names, overwrite=overwrite, resume=options.resume)
     config = inr_config(options, run_dir=run_dir, dynamic=dynamic, align=align, field=field, thickness=thickness,
                         device=device)
     query = None if times is None else parse_times(times)

@@ -33,13 +33,22 @@ files), :mod:`.rundir` (folder, lock, clean-up), :mod:`.checkpoint`,
 from tomotime.training.checkpoint import CHECKPOINT_NAME, NoSpaceError, fingerprint, read_checkpoint
 from tomotime.training.config import SCHEMA_VERSION, TrainingConfig
 from tomotime.training.distributed import LOCAL, DistributedContext, init_distributed, is_main_process
-from tomotime.training.engine import MAX_NAN_EVENTS, RESUMABLE, Method, TrainingCollapsed, TrainResult, train
+from tomotime.training.engine import (
+    MAX_NAN_EVENTS,
+    RESUMABLE,
+    Method,
+    TrainingCollapsed,
+    TrainResult,
+    train,
+    train_on,
+)
 from tomotime.training.rundir import RUN_FILES, RunLockedError, remove_partials, run_lock
 from tomotime.training.runfile import read_run_file, resolve_config
 from tomotime.training.signals import TrainingInterrupted
 
 __all__ = [
-    "TrainingConfig", "SCHEMA_VERSION", "Method", "TrainResult", "train", "TrainingCollapsed", "TrainingInterrupted",
+    "TrainingConfig", "SCHEMA_VERSION", "Method", "TrainResult", "train", "train_on", "TrainingCollapsed",
+    "TrainingInterrupted",
     "NoSpaceError", "RunLockedError", "RESUMABLE", "MAX_NAN_EVENTS", "RUN_FILES", "CHECKPOINT_NAME",
     "read_run_file", "resolve_config", "read_checkpoint", "fingerprint", "run_lock", "remove_partials",
     "DistributedContext", "LOCAL", "init_distributed", "is_main_process",

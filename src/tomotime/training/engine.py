@@ -27,17 +27,18 @@ from torch import nn
 from tqdm.auto import tqdm
 
 import tomotime
+from tomotime.device import resolve_device
 from tomotime.errors import InputError, TomotimeError
 from tomotime.io.jsonfile import write_json
 from tomotime.training.checkpoint import CHECKPOINT_NAME, read_checkpoint, write_checkpoint, write_metrics_csv
 from tomotime.training.config import TrainingConfig
-from tomotime.training.distributed import LOCAL, DistributedContext
+from tomotime.training.distributed import LOCAL, DistributedContext, init_distributed
 from tomotime.training.rundir import prepare_run_dir, run_lock
 from tomotime.training.signals import InterruptFlag, TrainingInterrupted
 from tomotime.training.state import TrainState
 from tomotime.training.stopping import HoldoutEstimate
 
-__all__ = ["Method", "TrainResult", "TrainingCollapsed", "train", "RESUMABLE", "MAX_NAN_EVENTS"]
+__all__ = ["Method", "TrainResult", "TrainingCollapsed", "train", "train_on", "RESUMABLE", "MAX_NAN_EVENTS"]
 
 log = logging.getLogger(__name__)
 
@@ -381,3 +382,14 @@ def train(method: Method, *, run_dir: str | Path | None = None, resume: bool = F
         result = _finish(method, state, ckpt, run)
     dist.barrier()  # every rank returns once the run folder is complete
     return result
+
+
+def train_on(device: str | torch.device, build: Callable[[torch.device], Method], **kwargs: Any) -> TrainResult:
+    """Resolve ``device``, join the ``torchrun`` process group when launched so, build the method there, train it.
+
+    ``build(device)`` returns the method with its data on ``device`` (this
+    rank's GPU under ``torchrun``); ``kwargs`` are those of :func:`train`.
+    """
+    target = resolve_device(device)
+    ctx = init_distributed(target)
+    return train(build(ctx.place(target)), dist=ctx, **kwargs)

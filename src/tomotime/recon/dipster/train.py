@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from tomotime.data import TiltSeries
-from tomotime.device import resolve_device
 from tomotime.recon.dipster.config import DipsterConfig
 from tomotime.recon.dipster.method import DipsterMethod
-from tomotime.training import TrainResult, init_distributed, train
+from tomotime.training import TrainResult, train_on
 
 __all__ = ["train_dipster"]
 
@@ -57,8 +56,5 @@ def train_dipster(
     ``run_dir``. Every rank returns the same trained model.
     """
     config = config if config is not None else DipsterConfig()
-    device = resolve_device(config.device)
-    ctx = init_distributed(device)
-    method = DipsterMethod(series, config, ctx.place(device))
-    return train(method, run_dir=run_dir, resume=resume, overwrite=overwrite, progress=progress,
-                 callback=callback, dist=ctx)
+    return train_on(config.device, lambda device: DipsterMethod(series, config, device), run_dir=run_dir,
+                    resume=resume, overwrite=overwrite, progress=progress, callback=callback)

@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from tomotime.data import TiltSeries
-from tomotime.device import resolve_device
 from tomotime.recon.inr.config import InrConfig
 from tomotime.recon.inr.method import InrMethod
-from tomotime.training import TrainResult, init_distributed, train
+from tomotime.training import TrainResult, train_on
 
 __all__ = ["train_inr"]
 
@@ -49,8 +48,5 @@ def train_inr(
     traces its share of each step's rays; rank 0 writes ``run_dir``.
     """
     config = config if config is not None else InrConfig()
-    device = resolve_device(config.device)
-    ctx = init_distributed(device)
-    method = InrMethod(series, config, ctx.place(device))
-    return train(method, run_dir=run_dir, resume=resume, overwrite=overwrite, progress=progress,
-                 callback=callback, dist=ctx)
+    return train_on(config.device, lambda device: InrMethod(series, config, device), run_dir=run_dir,
+                    resume=resume, overwrite=overwrite, progress=progress, callback=callback)
