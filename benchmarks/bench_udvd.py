@@ -166,7 +166,7 @@ def part_real(args, device: torch.device) -> dict:
     beta = calibrate_vacuum(video[:half], mask, gain=gain)
     star_cal = alps_star(values[half:], int(mask.sum()), beta)
     return {
-        "video": {"shape": list(video.shape), "file": str(REAL / "vacuum_video_uint16.npy")},
+        "video": {"shape": list(video.shape), "file": str(REAL.relative_to(REAL.parents[3]) / "vacuum_video_uint16.npy")},
         "training": {"steps": result.steps, "best_step": result.best_step, "seconds": seconds,
                      "config": cfg.to_dict()},
         "std": {"raw": raw_std, "denoised": den_std, "reduction": raw_std / den_std},
