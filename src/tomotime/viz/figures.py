@@ -13,12 +13,43 @@ import numpy as np  # noqa: E402
 
 from tomotime.io.atomic import atomic_path  # noqa: E402
 
-__all__ = ["plot_orthoslices", "plot_metric_curves"]
+__all__ = ["plot_orthoslices", "plot_orthoslice_grid", "plot_metric_curves"]
 
 
-def _central_sections(volume: np.ndarray) -> list[np.ndarray]:
-    z, y, x = volume.shape
-    return [volume[z // 2], volume[:, y // 2, :], volume[:, :, x // 2]]
+def plot_orthoslice_grid(rows: Mapping[str, Sequence[np.ndarray]], times: Sequence[float], *,
+                         display: tuple[float, float] | None = None):
+    """Central XY / XZ / YZ sections: one row per method, one column group per time (a matplotlib figure).
+
+    Parameters
+    ----------
+    rows : mapping of str to sequence of ndarray (Z, Y, X)
+        For each label (e.g. ``"truth"``, ``"SIRT"``), the volumes at ``times``.
+    times : sequence of float
+        Times in seconds, used as column titles.
+    display : (float, float), optional
+        Grey-scale range shared by every panel (default: the range of the first row).
+    """
+    labels = list(rows)
+    n_t = len(times)
+    if display is None:
+        first = [np.asarray(v) for v in next(iter(rows.values()))]
+        display = (min(float(v.min()) for v in first), max(float(v.max()) for v in first))
+    fig, axes = plt.subplots(len(labels), 3 * n_t, figsize=(1.55 * 3 * n_t, 1.7 * len(labels)), squeeze=False)
+    lo, hi = display
+    for r, label in enumerate(labels):
+        for c, volume in enumerate(rows[label]):
+            z, y, x = volume.shape
+            for k, (image, name) in enumerate(((volume[z // 2], "XY"), (volume[:, y // 2], "XZ"),
+                                               (volume[:, :, x // 2], "YZ"))):
+                ax = axes[r, 3 * c + k]
+                ax.imshow(image, cmap="gray", vmin=lo, vmax=hi)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if r == 0:
+                    ax.set_title(f"t={times[c]:.4g} s {name}", fontsize=7)
+            axes[r, 3 * c].set_ylabel(label, fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def plot_orthoslices(
@@ -28,34 +59,8 @@ def plot_orthoslices(
     *,
     overwrite: bool = False,
 ) -> Path:
-    """Central XY / XZ / YZ sections of volumes, one row per method, one column group per time.
-
-    Parameters
-    ----------
-    rows : mapping of str to sequence of ndarray (Z, Y, X)
-        For each label (e.g. ``"truth"``, ``"SIRT"``), the volumes at ``times``.
-    times : sequence of float
-        Times in seconds, used as column titles.
-    path : path
-        PNG file to write (atomically).
-    """
-    labels = list(rows)
-    n_t = len(times)
-    fig, axes = plt.subplots(len(labels), 3 * n_t, figsize=(2.0 * 3 * n_t, 2.1 * len(labels)), squeeze=False)
-    first = next(iter(rows.values()))
-    vmin = min(float(np.min(v)) for v in first)
-    vmax = max(float(np.max(v)) for v in first)
-    for r, label in enumerate(labels):
-        for c, volume in enumerate(rows[label]):
-            for k, (section, name) in enumerate(zip(_central_sections(np.asarray(volume)), ("XY", "XZ", "YZ"))):
-                ax = axes[r, 3 * c + k]
-                ax.imshow(section, cmap="gray", vmin=vmin, vmax=vmax)
-                ax.set_xticks([])
-                ax.set_yticks([])
-                if r == 0:
-                    ax.set_title(f"t={times[c]:g} s {name}", fontsize=8)
-            axes[r, 3 * c].set_ylabel(label, fontsize=9)
-    fig.tight_layout()
+    """Write :func:`plot_orthoslice_grid` of ``rows`` at ``times`` to the PNG file ``path`` (atomically)."""
+    fig = plot_orthoslice_grid(rows, times)
     with atomic_path(path, overwrite=overwrite) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)

@@ -112,7 +112,7 @@ def _training_section(run: RunContents) -> str | None:
 
 def _result_section(run: RunContents, main: str, chosen: list[int], *, movie: bool) -> str:
     from tomotime.viz.isosurface import plot_gain_loss
-    from tomotime.viz.run_figures import plot_orthoslice_grid
+    from tomotime.viz.figures import plot_orthoslice_grid
 
     reference = run.volumes[main]
     shown: dict[str, tuple[VolumeSeries, list[int]]] = {}

@@ -16,8 +16,7 @@ import numpy as np  # noqa: E402
 
 from tomotime.data import TiltSeries  # noqa: E402
 
-__all__ = ["plot_montage", "plot_acquisition", "plot_training", "plot_reprojection", "plot_truth_metrics",
-           "plot_orthoslice_grid"]
+__all__ = ["plot_montage", "plot_acquisition", "plot_training", "plot_reprojection", "plot_truth_metrics"]
 
 
 def plot_montage(series: TiltSeries, *, max_views: int = 12):
@@ -128,28 +127,5 @@ def plot_truth_metrics(results: Mapping[str, Mapping[str, Sequence[float]]], *,
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def plot_orthoslice_grid(rows: Mapping[str, Sequence[np.ndarray]], times: Sequence[float], *,
-                         display: tuple[float, float]):
-    """Central XY / XZ / YZ sections: one row per method, one column group per chosen time."""
-    labels = list(rows)
-    n_t = len(times)
-    fig, axes = plt.subplots(len(labels), 3 * n_t, figsize=(1.55 * 3 * n_t, 1.7 * len(labels)), squeeze=False)
-    lo, hi = display
-    for r, label in enumerate(labels):
-        for c, volume in enumerate(rows[label]):
-            z, y, x = volume.shape
-            for k, (image, name) in enumerate(((volume[z // 2], "XY"), (volume[:, y // 2], "XZ"),
-                                               (volume[:, :, x // 2], "YZ"))):
-                ax = axes[r, 3 * c + k]
-                ax.imshow(image, cmap="gray", vmin=lo, vmax=hi)
-                ax.set_xticks([])
-                ax.set_yticks([])
-                if r == 0:
-                    ax.set_title(f"t={times[c]:.4g} s {name}", fontsize=7)
-            axes[r, 3 * c].set_ylabel(label, fontsize=8)
     fig.tight_layout()
     return fig
