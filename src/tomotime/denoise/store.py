@@ -14,10 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
-import tomotime
 from tomotime.denoise.movie import Normalisation
-from tomotime.errors import FormatError
-from tomotime.io.atomic import atomic_path
+from tomotime.io.tagged import load_tagged, save_tagged
 from tomotime.models.blindspot import BlindSpotNet
 
 __all__ = ["save_denoiser", "load_denoiser", "DENOISER_FORMAT"]
@@ -30,16 +28,13 @@ def save_denoiser(path: str | Path, model: nn.Module, normalisation: Normalisati
                   extra: dict[str, Any] | None = None) -> Path:
     """Write a trained :class:`BlindSpotNet` and its normalisation to ``path`` atomically."""
     payload = {
-        "format": DENOISER_FORMAT, "format_version": _VERSION, "tomotime_version": tomotime.__version__,
         "network": {"frames": model.frames, "width": model.width, "stages": model.stages,
                     "blind_spot": model.blind_spot},
         "normalisation": {"offset": normalisation.offset, "scale": normalisation.scale},
         "extra": dict(extra or {}),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        torch.save(payload, tmp)
-    return Path(path)
+    return save_tagged(path, DENOISER_FORMAT, _VERSION, payload, overwrite=overwrite)
 
 
 def load_denoiser(path: str | Path, *, device: str | torch.device = "cpu") -> tuple[BlindSpotNet, Normalisation]:
@@ -50,18 +45,7 @@ def load_denoiser(path: str | Path, *, device: str | torch.device = "cpu") -> tu
     FormatError
         If the file is missing, unreadable, or not a denoiser of this format version.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise FormatError(f"{p}: no such model file")
-    try:
-        payload = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a damaged or foreign file
-        raise FormatError(f"{p}: not a readable denoiser file ({type(exc).__name__})") from None
-    if not isinstance(payload, dict) or payload.get("format") != DENOISER_FORMAT:
-        raise FormatError(f"{p}: not a blind-spot denoiser file (no '{DENOISER_FORMAT}' header)")
-    if payload.get("format_version") != _VERSION:
-        raise FormatError(f"{p}: denoiser format version {payload.get('format_version')!r}; this tomotime reads "
-                          f"version {_VERSION}")
+    payload = load_tagged(path, DENOISER_FORMAT, _VERSION, what="blind-spot denoiser")
     model = BlindSpotNet(**payload["network"])
     model.load_state_dict(payload["state_dict"])
     return model.to(device).eval(), Normalisation(**payload["normalisation"])

@@ -23,8 +23,10 @@ from typing import Any
 import numpy as np
 import torch
 
+import tomotime
 from tomotime.errors import FormatError, TomotimeError
 from tomotime.io.atomic import atomic_path
+from tomotime.io.tagged import load_tagged
 
 __all__ = [
     "CHECKPOINT_NAME", "CHECKPOINT_FORMAT", "write_checkpoint", "read_checkpoint", "get_rng_state",
@@ -60,8 +62,8 @@ def write_bytes(path: Path, data: bytes) -> Path:
 def write_checkpoint(path: Path, method: str, payload: dict[str, Any]) -> Path:
     """Write ``payload`` (tensors, numbers, strings, lists, dicts) of ``method`` atomically to ``path``."""
     buffer = io.BytesIO()
-    torch.save({"format": CHECKPOINT_FORMAT[0], "format_version": CHECKPOINT_FORMAT[1], "method": method,
-                **payload}, buffer)
+    torch.save({"format": CHECKPOINT_FORMAT[0], "format_version": CHECKPOINT_FORMAT[1],
+                "tomotime_version": tomotime.__version__, "method": method, **payload}, buffer)
     return write_bytes(path, buffer.getvalue())
 
 
@@ -74,16 +76,7 @@ def read_checkpoint(path: Path, method: str) -> dict[str, Any]:
         If the file is damaged, not a tomotime checkpoint, of another format
         version, or written by another method.
     """
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a damaged file
-        raise FormatError(f"{path}: not a readable checkpoint ({type(exc).__name__}); the file is damaged or "
-                          "truncated: start the run again with overwrite") from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT[0]:
-        raise FormatError(f"{path}: not a tomotime training checkpoint")
-    if payload.get("format_version") != CHECKPOINT_FORMAT[1]:
-        raise FormatError(f"{path}: checkpoint format version {payload.get('format_version')!r}; "
-                          f"this tomotime reads version {CHECKPOINT_FORMAT[1]}")
+    payload = load_tagged(path, *CHECKPOINT_FORMAT, what="tomotime training checkpoint", kind="checkpoint")
     if payload.get("method") != method:
         raise FormatError(f"{path}: a checkpoint of the method {payload.get('method')!r}, not {method!r}")
     return payload

@@ -17,10 +17,9 @@ from typing import Any
 
 import torch
 
-import tomotime
 from tomotime.device import resolve_device
 from tomotime.errors import FormatError, InputError
-from tomotime.io.atomic import atomic_path
+from tomotime.io.tagged import load_tagged, save_tagged
 from tomotime.recon.dipster.model import SpaceTimeDIP
 
 __all__ = ["save_model", "load_model", "MODEL_FORMAT", "MODEL_FORMAT_VERSION"]
@@ -51,16 +50,11 @@ def save_model(path: str | Path, model: SpaceTimeDIP, *, overwrite: bool = False
     if not isinstance(model, SpaceTimeDIP):
         raise InputError(f"model: expected a SpaceTimeDIP, got {type(model).__name__}")
     payload = {
-        "format": MODEL_FORMAT,
-        "format_version": MODEL_FORMAT_VERSION,
-        "tomotime_version": tomotime.__version__,
         "model": model.describe(),
         "extra": dict(extra or {}),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        torch.save(payload, tmp)
-    return Path(path)
+    return save_tagged(path, MODEL_FORMAT, MODEL_FORMAT_VERSION, payload, overwrite=overwrite)
 
 
 def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> SpaceTimeDIP:
@@ -73,21 +67,7 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Space
         another format version.
     """
     p = Path(path)
-    if not p.is_file():
-        raise FormatError(f"{p}: no such model file")
-    if p.stat().st_size == 0:
-        raise FormatError(f"{p}: the model file is empty")
-    try:
-        payload = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a damaged or foreign file
-        raise FormatError(f"{p}: not a readable DIP-STER model file ({type(exc).__name__})") from None
-    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
-        raise FormatError(f"{p}: not a DIP-STER model file (no '{MODEL_FORMAT}' header)")
-    version = payload.get("format_version")
-    if version != MODEL_FORMAT_VERSION:
-        raise FormatError(f"{p}: model format version {version!r} (written by tomotime "
-                          f"{payload.get('tomotime_version', '?')}); this tomotime {tomotime.__version__} reads "
-                          f"version {MODEL_FORMAT_VERSION}")
+    payload = load_tagged(p, MODEL_FORMAT, MODEL_FORMAT_VERSION, what="DIP-STER model")
     try:
         model = SpaceTimeDIP.from_description(payload["model"])
         model.load_state_dict(payload["state_dict"])
