@@ -10,7 +10,6 @@ it after Ctrl-C). Results are staged and published together, summary last.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from pathlib import Path
@@ -24,11 +23,12 @@ from tomotime.cli.common import (
     DeviceOption,
     OutDirOption,
     OverwriteOption,
+    check_run_outputs,
     command_line,
     handle_errors,
-    staged_output,
     write_json,
 )
+from tomotime.cli.training_run import RUN_FOLDER, method_config, training_output
 from tomotime.cli.report import NoReportOption, write_run_report
 from tomotime.denoise import (
     DEFAULT_OVERLAP,
@@ -40,23 +40,14 @@ from tomotime.denoise import (
     save_denoiser,
     train_udvd,
 )
-from tomotime.errors import InputError, OutputExistsError
+from tomotime.errors import InputError
 from tomotime.io.movie import movie_output_suffix, read_movie, write_movie
 from tomotime.metrics.unsupervised import bootstrap_upsnr, noise_correlation, signal_peak, temporal_umse
-from tomotime.training import (
-    RUN_FILES,
-    TrainingCollapsed,
-    TrainingInterrupted,
-    remove_partials,
-    resolve_config,
-    run_lock,
-)
+from tomotime.training import TrainingCollapsed
 
 __all__ = ["denoise", "run_denoise", "METHODS", "upsnr_report"]
 
 METHODS = ("udvd", "udvd-3x3", "single", "gaussian")
-RUN_FOLDER = "run"
-EXIT_INTERRUPTED = 130
 _REACH = {"udvd": 2, "udvd-3x3": 2, "single": 0, "gaussian": 0}
 
 
@@ -75,22 +66,8 @@ def upsnr_report(denoised: np.ndarray, noisy: np.ndarray, *, reach: int, peak: f
 def _config(method: str, options: dict[str, Any], run_file: Path | None, run_dir: Path, resume: bool,
             device: str) -> UdvdConfig:
     fixed = {"udvd": {}, "udvd-3x3": {"blind_spot": "3x3"}, "single": {"frames": 1}}[method]
-    overrides = {**options, **fixed, "device": None if device == "auto" else device}
-    if run_file is None and resume and (run_dir / "config.json").is_file():
-        run_file = run_dir / "config.json"
-        overrides["device"] = device
-    return resolve_config(UdvdConfig, run_file, overrides)
-
-
-def _check_outputs(out: Path, names: tuple[str, ...], *, overwrite: bool, resume: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise OutputExistsError(f"{out}: exists and is not a folder; expected an output folder")
-    if overwrite or resume:
-        return
-    for path in [out / n for n in names] + [out / RUN_FOLDER / n for n in RUN_FILES]:
-        if path.exists():
-            raise OutputExistsError(f"{path}: exists already; pass --overwrite to replace it"
-                                    f"{' (or --resume to continue the run)' if RUN_FOLDER in path.parts else ''}")
+    return method_config(UdvdConfig, run_file, {**options, **fixed}, run_dir=run_dir, resume=resume, device=device,
+                         clear_steps=options.get("epochs") is not None and options.get("steps") is None)
 
 
 def run_denoise(*, file: Path, out: Path, method: str, options: dict[str, Any], run_file: Path | None = None,
@@ -104,7 +81,7 @@ def run_denoise(*, file: Path, out: Path, method: str, options: dict[str, Any], 
     learned = method != "gaussian"
     denoised_name = "denoised" + movie_output_suffix(file)
     names = (denoised_name, *(("model.pt",) if learned else ()), "summary.json")
-    _check_outputs(out, names, overwrite=overwrite, resume=resume)
+    check_run_outputs(out, run_dir, names, overwrite=overwrite, resume=resume)
     config = _config(method, options, run_file, run_dir, resume, device) if learned else None
     raw, meta = read_movie(file)
     movie = check_movie(raw, name=str(file), min_frames=config.frames if learned else 4)
@@ -116,44 +93,35 @@ def run_denoise(*, file: Path, out: Path, method: str, options: dict[str, Any], 
     summary: dict[str, Any] = {"command": command, "tomotime_version": __version__, "method": method,
                                "input": {"file": str(Path(file).resolve()), "shape": list(movie.shape),
                                          "dtype": str(raw.dtype), "format": meta.format}}
-    try:
-        with contextlib.ExitStack() as stack:
-            stack.enter_context(run_lock(out))
-            remove_partials(out)
-            stage = stack.enter_context(staged_output(out, names, overwrite=overwrite or resume))
-            began = time.perf_counter()
-            if learned:
-                try:
-                    result, norm = train_udvd(movie, config, run_dir=run_dir, resume=resume, overwrite=overwrite)
-                except TrainingCollapsed as exc:
-                    raise TrainingCollapsed(f"{exc} A movie of noise alone (e.g. vacuum) has nothing to learn "
-                                            "beyond its mean, which reads as no improvement: train with "
-                                            "--holdout 0, or include frames with structure.") from None
-                denoised = apply_denoiser(result.model, norm, movie, tile=tile, overlap=overlap)
-                save_denoiser(stage / "model.pt", result.model, norm, extra={"source": str(Path(file).resolve())})
-                summary["config"] = json.loads((run_dir / "config.json").read_text())
-                summary["training"] = {"steps": result.steps, "best_step": result.best_step,
-                                       "stopped_early": result.stopped_early,
-                                       "best_holdout_loss": result.best_holdout_loss,
-                                       "seconds": round(result.seconds, 3)}
-                summary["run_dir"] = RUN_FOLDER
-            else:
-                denoised, sigma, scores = gaussian_denoise(movie)
-                summary["gaussian"] = {"sigma_px": sigma, "umse_by_sigma": {str(k): v for k, v in scores.items()}}
-            summary["seconds"] = round(time.perf_counter() - began, 3)
-            write_movie(stage / denoised_name, denoised, pixel_size=meta.pixel_size)
-            summary["output"] = denoised_name
-            summary["quality"] = {"peak": peak,
-                                  "before": upsnr_report(movie, movie, reach=0, peak=peak),
-                                  "after": upsnr_report(denoised, movie, reach=_REACH[method], peak=peak)}
-            summary["noise_correlation"] = (noise_correlation(movie) if movie.shape[0] >= 3 else None)
-            summary["wall_seconds"] = round(time.perf_counter() - clock, 3)
-            write_json(stage / "summary.json", summary)
-    except KeyboardInterrupt as exc:
-        saved = learned and (run_dir / "checkpoint.pt").is_file()
-        typer.echo(f"interrupted: checkpoint saved in {run_dir}; rerun with --resume" if saved else
-                   "interrupted; nothing was saved", err=True)
-        raise typer.Exit(exc.exit_code if isinstance(exc, TrainingInterrupted) else EXIT_INTERRUPTED) from None
+    with training_output(out, names, run_dir, overwrite=overwrite, resume=resume) as stage:
+        began = time.perf_counter()
+        if learned:
+            try:
+                result, norm = train_udvd(movie, config, run_dir=run_dir, resume=resume, overwrite=overwrite)
+            except TrainingCollapsed as exc:
+                raise TrainingCollapsed(f"{exc} A movie of noise alone (e.g. vacuum) has nothing to learn "
+                                        "beyond its mean, which reads as no improvement: train with "
+                                        "--holdout 0, or include frames with structure.") from None
+            denoised = apply_denoiser(result.model, norm, movie, tile=tile, overlap=overlap)
+            save_denoiser(stage / "model.pt", result.model, norm, extra={"source": str(Path(file).resolve())})
+            summary["config"] = json.loads((run_dir / "config.json").read_text())
+            summary["training"] = {"steps": result.steps, "best_step": result.best_step,
+                                   "stopped_early": result.stopped_early,
+                                   "best_holdout_loss": result.best_holdout_loss,
+                                   "seconds": round(result.seconds, 3)}
+            summary["run_dir"] = RUN_FOLDER
+        else:
+            denoised, sigma, scores = gaussian_denoise(movie)
+            summary["gaussian"] = {"sigma_px": sigma, "umse_by_sigma": {str(k): v for k, v in scores.items()}}
+        summary["seconds"] = round(time.perf_counter() - began, 3)
+        write_movie(stage / denoised_name, denoised, pixel_size=meta.pixel_size)
+        summary["output"] = denoised_name
+        summary["quality"] = {"peak": peak,
+                              "before": upsnr_report(movie, movie, reach=0, peak=peak),
+                              "after": upsnr_report(denoised, movie, reach=_REACH[method], peak=peak)}
+        summary["noise_correlation"] = (noise_correlation(movie) if movie.shape[0] >= 3 else None)
+        summary["wall_seconds"] = round(time.perf_counter() - clock, 3)
+        write_json(stage / "summary.json", summary)
     before, after = summary["quality"]["before"], summary["quality"]["after"]
     typer.echo(f"wrote {out / denoised_name} ({method}); uPSNR {_db(before)} -> {_db(after)} "
                f"(90 % CI {_ci(after)}) in {summary['wall_seconds']:.1f} s")

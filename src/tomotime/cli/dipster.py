@@ -34,7 +34,8 @@ import numpy as np
 import typer
 
 from tomotime import __version__
-from tomotime.cli.common import check_memory, check_run_outputs, parse_times, read_input, staged_output, write_json
+from tomotime.cli.common import check_memory, check_run_outputs, parse_times, read_input, write_json
+from tomotime.cli.training_run import EXIT_INTERRUPTED, RUN_FOLDER, method_config, training_output
 from tomotime.data import TiltSeries
 from tomotime.device import resolve_device
 from tomotime.errors import InputError
@@ -48,14 +49,7 @@ from tomotime.recon.dipster import (
     volume_series,
 )
 from tomotime.recon.dipster.problem import choose_holdout
-from tomotime.training import (
-    CHECKPOINT_NAME,
-    TrainingInterrupted,
-    is_main_process,
-    remove_partials,
-    resolve_config,
-    run_lock,
-)
+from tomotime.training import CHECKPOINT_NAME, is_main_process
 
 __all__ = [
     "DipsterOptions",
@@ -73,12 +67,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-RUN_FOLDER = "run"
 SERIES_FILE = "volumes.h5"
 MODEL_FILE = "model.pt"
 SUMMARY = "summary.json"
 OUTPUTS = (SERIES_FILE, MODEL_FILE, SUMMARY)
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C (143 after SIGTERM)
 
 _PANEL = "DIP-STER (--method dipster)"
 
@@ -194,15 +186,9 @@ def dipster_config(options: DipsterOptions, *, run_dir: Path, thickness: int | N
     replaced by ``device``. ``--epochs`` without ``--steps`` clears the run
     file's ``steps``. ``device="auto"`` does not override a run file's device.
     """
-    run_file = options.run_file
-    overrides = {**options.overrides(), "thickness": thickness, "device": None if device == "auto" else device}
-    if run_file is None and options.resume and (run_dir / "config.json").is_file():
-        run_file = run_dir / "config.json"
-        overrides["device"] = device
-    config = resolve_config(DipsterConfig, run_file, overrides)
-    if options.epochs is not None and options.steps is None and config.steps is not None:
-        config = config.replace(steps=None)
-    return config
+    return method_config(DipsterConfig, options.run_file, {**options.overrides(), "thickness": thickness},
+                         run_dir=run_dir, resume=options.resume, device=device,
+                         clear_steps=options.epochs is not None and options.steps is None)
 
 
 def storage_report(model_bytes: int, shape: tuple[int, ...]) -> dict[str, Any]:
@@ -318,61 +304,48 @@ def run_dipster(
         if options.resume and not (run_dir / CHECKPOINT_NAME).is_file():
             typer.echo(f"note: no checkpoint in {run_dir}; starting a new run", err=True)
     log.info("training DIP-STER with %s", config)
-    try:
-        with contextlib.ExitStack() as stack:
-            stage = None
-            if main:  # one run per output folder; what a killed run left behind is removed
-                stack.enter_context(run_lock(out))
-                remove_partials(out)
-                stage = stack.enter_context(staged_output(out, OUTPUTS, overwrite=overwrite or options.resume))
-            began = time.perf_counter()
-            result = train_dipster(series, config, run_dir=run_dir, resume=options.resume, overwrite=overwrite)
-            train_seconds = time.perf_counter() - began
-            began = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ExtrapolationWarning)  # reported above, before training
-                volumes = volume_series(result.model, query_times, angle=angle,
-                                        out=None if stage is None else stage / SERIES_FILE)
-            shape, out_times = volumes.shape, np.asarray(volumes.times, dtype=np.float64)
-            volumes.data.file.close()
-            if stage is None:
-                return None
-            save_model(stage / MODEL_FILE, result.model, extra={
-                "best_step": result.best_step, "steps": result.steps, "source": str(Path(file).resolve()),
-                "query_angle": query_angle})
-            storage = storage_report((stage / MODEL_FILE).stat().st_size, shape)
-            summary = {
-                "command": command,
-                "tomotime_version": __version__,
-                "input": _input_summary(file, series),
-                "method": "dipster",
-                "config": json.loads((run_dir / "config.json").read_text()),
-                "options": {"run_file": None if options.run_file is None else str(options.run_file),
-                            "resume": options.resume, "query_angle": query_angle,
-                            "angles": None if angles is None else str(angles),
-                            "allow_wide_angles": allow_wide_angles, "device_requested": device},
-                "times": [float(t) for t in out_times],
-                "output_shape": list(shape),
-                "device": str(result.model.device),
-                "training": {"steps": result.steps, "best_step": result.best_step,
-                             "stopped_early": result.stopped_early, "best_holdout_loss": result.best_holdout_loss,
-                             "nan_events": result.nan_events, "seconds": round(train_seconds, 3),
-                             "seconds_all_segments": round(result.seconds, 3)},
-                "export_seconds": round(time.perf_counter() - began, 3),
-                "storage": storage,
-                "run_dir": RUN_FOLDER,
-                "started": started.isoformat(timespec="seconds"),
-                "wall_seconds": round(time.perf_counter() - clock, 3),
-                "outputs": list(OUTPUTS),
-            }
-            write_json(stage / SUMMARY, summary)
-    except KeyboardInterrupt as exc:
-        if main and (run_dir / CHECKPOINT_NAME).is_file():
-            typer.echo(f"interrupted: checkpoint saved in {run_dir}; rerun with --resume", err=True)
-        elif main:
-            typer.echo("interrupted before training started; nothing was saved", err=True)
-        code = exc.exit_code if isinstance(exc, TrainingInterrupted) else EXIT_INTERRUPTED
-        raise typer.Exit(code) from None
+    with training_output(out, OUTPUTS, run_dir, overwrite=overwrite, resume=options.resume, main=main) as stage:
+        began = time.perf_counter()
+        result = train_dipster(series, config, run_dir=run_dir, resume=options.resume, overwrite=overwrite)
+        train_seconds = time.perf_counter() - began
+        began = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExtrapolationWarning)  # reported above, before training
+            volumes = volume_series(result.model, query_times, angle=angle,
+                                    out=None if stage is None else stage / SERIES_FILE)
+        shape, out_times = volumes.shape, np.asarray(volumes.times, dtype=np.float64)
+        volumes.data.file.close()
+        if stage is None:
+            return None
+        save_model(stage / MODEL_FILE, result.model, extra={
+            "best_step": result.best_step, "steps": result.steps, "source": str(Path(file).resolve()),
+            "query_angle": query_angle})
+        storage = storage_report((stage / MODEL_FILE).stat().st_size, shape)
+        summary = {
+            "command": command,
+            "tomotime_version": __version__,
+            "input": _input_summary(file, series),
+            "method": "dipster",
+            "config": json.loads((run_dir / "config.json").read_text()),
+            "options": {"run_file": None if options.run_file is None else str(options.run_file),
+                        "resume": options.resume, "query_angle": query_angle,
+                        "angles": None if angles is None else str(angles),
+                        "allow_wide_angles": allow_wide_angles, "device_requested": device},
+            "times": [float(t) for t in out_times],
+            "output_shape": list(shape),
+            "device": str(result.model.device),
+            "training": {"steps": result.steps, "best_step": result.best_step,
+                         "stopped_early": result.stopped_early, "best_holdout_loss": result.best_holdout_loss,
+                         "nan_events": result.nan_events, "seconds": round(train_seconds, 3),
+                         "seconds_all_segments": round(result.seconds, 3)},
+            "export_seconds": round(time.perf_counter() - began, 3),
+            "storage": storage,
+            "run_dir": RUN_FOLDER,
+            "started": started.isoformat(timespec="seconds"),
+            "wall_seconds": round(time.perf_counter() - clock, 3),
+            "outputs": list(OUTPUTS),
+        }
+        write_json(stage / SUMMARY, summary)
     typer.echo(f"wrote {', '.join(str(out / n) for n in OUTPUTS)} (shape {tuple(shape)}; {result.steps} steps, "
                f"best {result.best_step}) and the run folder {run_dir} in {summary['wall_seconds']:.1f} s")
     typer.echo(format_storage(storage))

@@ -10,7 +10,6 @@ training run folder ``run/`` (kept on Ctrl-C so that ``--resume`` continues).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import time
@@ -21,20 +20,14 @@ from typing import Any
 import typer
 
 from tomotime import __version__
-from tomotime.cli.common import check_run_outputs, parse_times, read_input, staged_output, write_json
-from tomotime.cli.dipster import EXIT_INTERRUPTED, RUN_FOLDER, DipsterOptions
+from tomotime.cli.common import check_run_outputs, parse_times, read_input, write_json
+from tomotime.cli.dipster import DipsterOptions
+from tomotime.cli.training_run import RUN_FOLDER, method_config, training_output
 from tomotime.device import resolve_device
 from tomotime.errors import InputError
 from tomotime.recon.inr import InrConfig, save_model, train_inr
 from tomotime.recon.inr.export import result_names, write_results
-from tomotime.training import (
-    CHECKPOINT_NAME,
-    TrainingInterrupted,
-    is_main_process,
-    remove_partials,
-    resolve_config,
-    run_lock,
-)
+from tomotime.training import is_main_process
 
 __all__ = ["run_inr", "inr_config", "DIPSTER_ONLY"]
 
@@ -52,15 +45,9 @@ def inr_config(options: DipsterOptions, *, run_dir: Path, dynamic: bool, align: 
         raise InputError(f"{given[0]} applies to --method dipster, not to an INR reconstruction")
     base = options.overrides()
     overrides = {k: base[k] for k in ("steps", "epochs", "lr", "batch_size", "holdout_fraction", "patience", "seed")}
-    overrides.update(dynamic=True if dynamic else None, align=align or None, field=field, thickness=thickness,
-                     device=None if device == "auto" else device)
-    run_file = options.run_file
-    if run_file is None and options.resume and (run_dir / "config.json").is_file():
-        run_file, overrides["device"] = run_dir / "config.json", device
-    config = resolve_config(InrConfig, run_file, overrides)
-    if options.epochs is not None and options.steps is None and config.steps is not None:
-        config = config.replace(steps=None)
-    return config
+    overrides.update(dynamic=True if dynamic else None, align=align or None, field=field, thickness=thickness)
+    return method_config(InrConfig, options.run_file, overrides, run_dir=run_dir, resume=options.resume,
+                         device=device, clear_steps=options.epochs is not None and options.steps is None)
 
 
 def run_inr(*, command: str, file: Path, out: Path, options: DipsterOptions, dynamic: bool = False,
@@ -91,43 +78,31 @@ def run_inr(*, command: str, file: Path, out: Path, options: DipsterOptions, dyn
     resolve_device(config.device)
     series = read_input(file, angles=angles, allow_wide_angles=allow_wide_angles)
     main = is_main_process()
-    try:
-        with contextlib.ExitStack() as stack:
-            stage = None
-            if main:
-                stack.enter_context(run_lock(out))
-                remove_partials(out)
-                stage = stack.enter_context(staged_output(out, names, overwrite=overwrite or options.resume))
-            began = time.perf_counter()
-            result = train_inr(series, config, run_dir=run_dir, resume=options.resume, overwrite=overwrite)
-            train_seconds = time.perf_counter() - began
-            if stage is None:
-                return None
-            began = time.perf_counter()
-            info = write_results(stage, result.model, series, fmt=fmt, times=query)
-            save_model(stage / "model.pt", result.model, extra={"best_step": result.best_step,
-                                                                "source": str(Path(file).resolve())})
-            summary = {
-                "command": command, "tomotime_version": __version__,
-                "input": {"file": str(Path(file).resolve()), "shape": list(series.shape),
-                          "pixel_size_nm": series.pixel_size},
-                "method": "inr4d" if dynamic else "inr",
-                "config": json.loads((run_dir / "config.json").read_text()),
-                "device": str(result.model.device),
-                "training": {"steps": result.steps, "best_step": result.best_step,
-                             "stopped_early": result.stopped_early, "best_holdout_loss": result.best_holdout_loss,
-                             "nan_events": result.nan_events, "seconds": round(train_seconds, 3)},
-                **info, "export_seconds": round(time.perf_counter() - began, 3), "run_dir": RUN_FOLDER,
-                "started": started.isoformat(timespec="seconds"),
-                "wall_seconds": round(time.perf_counter() - clock, 3), "outputs": names,
-            }
-            write_json(stage / "summary.json", summary)
-    except KeyboardInterrupt as exc:
-        if main and (run_dir / CHECKPOINT_NAME).is_file():
-            typer.echo(f"interrupted: checkpoint saved in {run_dir}; rerun with --resume", err=True)
-        elif main:
-            typer.echo("interrupted before training started; nothing was saved", err=True)
-        raise typer.Exit(exc.exit_code if isinstance(exc, TrainingInterrupted) else EXIT_INTERRUPTED) from None
+    with training_output(out, names, run_dir, overwrite=overwrite, resume=options.resume, main=main) as stage:
+        began = time.perf_counter()
+        result = train_inr(series, config, run_dir=run_dir, resume=options.resume, overwrite=overwrite)
+        train_seconds = time.perf_counter() - began
+        if stage is None:
+            return None
+        began = time.perf_counter()
+        info = write_results(stage, result.model, series, fmt=fmt, times=query)
+        save_model(stage / "model.pt", result.model, extra={"best_step": result.best_step,
+                                                            "source": str(Path(file).resolve())})
+        summary = {
+            "command": command, "tomotime_version": __version__,
+            "input": {"file": str(Path(file).resolve()), "shape": list(series.shape),
+                      "pixel_size_nm": series.pixel_size},
+            "method": "inr4d" if dynamic else "inr",
+            "config": json.loads((run_dir / "config.json").read_text()),
+            "device": str(result.model.device),
+            "training": {"steps": result.steps, "best_step": result.best_step,
+                         "stopped_early": result.stopped_early, "best_holdout_loss": result.best_holdout_loss,
+                         "nan_events": result.nan_events, "seconds": round(train_seconds, 3)},
+            **info, "export_seconds": round(time.perf_counter() - began, 3), "run_dir": RUN_FOLDER,
+            "started": started.isoformat(timespec="seconds"),
+            "wall_seconds": round(time.perf_counter() - clock, 3), "outputs": names,
+        }
+        write_json(stage / "summary.json", summary)
     typer.echo(f"wrote {out}/{names[0]} (shape {tuple(summary['output_shape'])}), poses, alignment and "
                f"reprojection errors ({summary['reprojection_rmse_percent']:.2f}% mean RMSE) and the run folder "
                f"{run_dir} in {summary['wall_seconds']:.1f} s")
