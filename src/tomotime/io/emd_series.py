@@ -27,7 +27,8 @@ import tomotime
 from tomotime.data import VolumeSeries
 from tomotime.errors import InputError
 from tomotime.io.angles import write_times
-from tomotime.io.atomic import atomic_path, check_output
+from tomotime.io.atomic import atomic_path
+from tomotime.io.volume_series import per_time_paths
 
 __all__ = ["write_emd_series", "write_tomviz_series", "EMD_GROUP"]
 
@@ -94,15 +95,7 @@ def write_tomviz_series(folder: str | Path, series: VolumeSeries, *, overwrite: 
     OutputExistsError
         If a target exists and ``overwrite`` is false.
     """
-    if not isinstance(series, VolumeSeries):
-        raise InputError(f"series: expected a VolumeSeries, got {type(series).__name__}")
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise InputError(f"{folder}: exists and is not a folder")
-    paths = [folder / f"t{t:04d}.emd" for t in range(len(series))]
-    for target in (*paths, folder / "times.txt"):
-        check_output(target, overwrite=overwrite)
-    folder.mkdir(parents=True, exist_ok=True)
+    paths, times_path = per_time_paths(series, folder, ".emd", overwrite=overwrite)
     _, z, y, x = series.shape
     voxel = series.voxel_size
     for t, target in enumerate(paths):
@@ -116,5 +109,5 @@ def write_tomviz_series(folder: str | Path, series: VolumeSeries, *, overwrite: 
             data.attrs["name"] = np.bytes_("density")
             for k, (name, size) in enumerate((("x", x), ("y", y), ("z", z)), start=1):
                 _dim(group, f"dim{k}", np.arange(size, dtype=np.float32) * voxel, name, "[n_m]")
-    write_times(folder / "times.txt", series.times, overwrite=overwrite)
+    write_times(times_path, series.times, overwrite=overwrite)
     return paths

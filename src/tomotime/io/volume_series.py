@@ -221,6 +221,30 @@ def read_volume_series(path: str | Path) -> VolumeSeries:
         raise FormatError(f"{p}: {exc}") from exc
 
 
+def per_time_paths(series: VolumeSeries, folder: str | Path, suffix: str, *,
+                   overwrite: bool) -> tuple[list[Path], Path]:
+    """Files ``folder/t0000<suffix> ..`` and ``folder/times.txt`` of a series, checked and their folder made.
+
+    Raises
+    ------
+    InputError
+        If ``series`` is not a :class:`~tomotime.data.VolumeSeries` or ``folder`` is a file.
+    OutputExistsError
+        If a target exists and ``overwrite`` is false (nothing is written then).
+    """
+    if not isinstance(series, VolumeSeries):
+        raise InputError(f"series: expected a VolumeSeries, got {type(series).__name__}")
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder}: exists and is not a folder")
+    paths = [folder / f"t{t:04d}{suffix}" for t in range(len(series))]
+    times_path = folder / "times.txt"
+    for target in (*paths, times_path):
+        check_output(target, overwrite=overwrite)
+    folder.mkdir(parents=True, exist_ok=True)
+    return paths, times_path
+
+
 def write_volume_series_mrcs(dirpath: str | Path, series: VolumeSeries, *, overwrite: bool = False) -> list[Path]:
     """Write one MRC volume per time point, ``t0000.mrc`` ..., plus ``times.txt``.
 
@@ -232,16 +256,7 @@ def write_volume_series_mrcs(dirpath: str | Path, series: VolumeSeries, *, overw
     list of Path
         The MRC files, in time order.
     """
-    if not isinstance(series, VolumeSeries):
-        raise InputError(f"series: expected a VolumeSeries, got {type(series).__name__}")
-    folder = Path(dirpath)
-    if folder.exists() and not folder.is_dir():
-        raise InputError(f"{folder}: exists and is not a folder")
-    paths = [folder / f"t{t:04d}.mrc" for t in range(len(series))]
-    times_path = folder / "times.txt"
-    for target in (*paths, times_path):
-        check_output(target, overwrite=overwrite)
-    folder.mkdir(parents=True, exist_ok=True)
+    paths, times_path = per_time_paths(series, dirpath, ".mrc", overwrite=overwrite)
     for t, target in enumerate(paths):
         write_volume_mrc(target, series[t], voxel_size=series.voxel_size, overwrite=overwrite)
     write_times(times_path, series.times, overwrite=overwrite)
