@@ -8,6 +8,7 @@ calibration ran, ``haadf_calibration.png``.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -23,6 +24,8 @@ from tomotime.preprocess._record import history
 from tomotime.preprocess.haadf import plot_haadf_calibration
 
 __all__ = ["preprocess"]
+
+log = logging.getLogger(__name__)
 
 SERIES_NAME = "series.mrc"
 RECIPE_NAME = "recipe.yaml"
@@ -61,7 +64,7 @@ def preprocess(
     haadf = any(s.name == "calibrate_haadf" for s in plan.steps)
     names = [SERIES_NAME, Path(SERIES_NAME).with_suffix(".rawtlt").name, Path(SERIES_NAME).with_suffix(".times").name,
              RECIPE_NAME, *([HAADF_FIGURE] if haadf else []), SUMMARY]
-    result = apply_recipe(series, plan, progress=lambda name: typer.echo(f"step {name}", err=True))
+    result = apply_recipe(series, plan, progress=lambda name: log.info("preprocessing step %s", name))
     with staged_output(out, names, overwrite=overwrite) as stage:
         write_tilt_series(stage / SERIES_NAME, result)
         save_recipe(plan, stage / RECIPE_NAME)
