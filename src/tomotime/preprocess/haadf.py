@@ -11,6 +11,10 @@ view at or above it is rescaled to the model:
   matching the region's mean ``m`` and variance ``v`` to the model;
 * ``method="gain"``: ``I' = I * m_model / m``, a pure detector gain (one
   number per view, less sensitive to noise in the variance).
+
+Where the fitted variance is not positive (a vacuum background without
+membrane, say), ``mean_std`` falls back to the gain for that view and the
+record lists it.
 """
 
 from __future__ import annotations
@@ -26,11 +30,12 @@ from tomotime.preprocess._record import derived
 from tomotime.preprocess.background import otsu_threshold
 from tomotime.preprocess.recipe import StepParams, register_step
 
-__all__ = ["calibrate_haadf", "fit_secant_model", "plot_haadf_calibration", "HaadfParams"]
+__all__ = ["calibrate_haadf", "fit_secant_model", "membrane_pixels", "plot_haadf_calibration", "HaadfParams"]
 
 
 class HaadfParams(StepParams):
     max_angle: float = 60.0
+    limit: float = 85.0
     method: Literal["mean_std", "gain"] = "mean_std"
     region: Literal["background", "all"] = "background"
     box: tuple[int, int, int, int] | None = None
@@ -55,12 +60,34 @@ def _region(series: TiltSeries, region: str, box: tuple[int, int, int, int] | No
     out = []
     for i, view in enumerate(series.images):
         level = otsu_threshold(view, where=f"calibrate_haadf: view {i} ({series.angles[i]:g} deg)")
-        out.append(view[view <= level])
+        out.append(membrane_pixels(view[view <= level]))
     return out
 
 
+def membrane_pixels(values: np.ndarray, *, n_sigma: float = 3.0, rounds: int = 5) -> np.ndarray:
+    """The main population of ``values`` (the membrane): iterated clipping at ``n_sigma`` robust deviations.
+
+    Pixels below Otsu's threshold hold the membrane and the dim parts of the
+    object, whose share grows with tilt as the membrane brightens; clipping
+    around the median keeps the membrane's noise band only, symmetric, so
+    its mean is unbiased and its variance biased by the same factor in
+    every view.
+    """
+    kept = values.astype(np.float64)
+    for _ in range(rounds):
+        centre = np.median(kept)
+        spread = 1.4826 * np.median(np.abs(kept - centre))
+        if spread == 0:
+            break
+        inside = np.abs(values - centre) <= n_sigma * spread
+        if inside.sum() == kept.size:
+            break
+        kept = values[inside].astype(np.float64)
+    return kept
+
+
 @register_step("calibrate_haadf", HaadfParams)
-def calibrate_haadf(series: TiltSeries, max_angle: float = 60.0, method: str = "mean_std",
+def calibrate_haadf(series: TiltSeries, max_angle: float = 60.0, limit: float = 85.0, method: str = "mean_std",
                     region: str = "background", box: tuple[int, int, int, int] | None = None) -> TiltSeries:
     """Correct HAADF detector shadowing: fit ``a + b/cos(beta)`` below ``max_angle``, rescale the views above.
 
@@ -71,11 +98,15 @@ def calibrate_haadf(series: TiltSeries, max_angle: float = 60.0, method: str = "
         level carries the model).
     max_angle : float
         Views with ``|angle| < max_angle`` (degrees) are fitted; the others corrected.
+    limit : float
+        Views at ``|angle| >= limit`` are left as they are (``1/cos``
+        diverges towards 90 deg, where the membrane model means nothing).
     method : {"mean_std", "gain"}
         See the module description.
     region : {"background", "all"}
-        Pixels that measure the membrane: those at or below Otsu's threshold
-        of each view, or the whole view (a slab specimen filling it).
+        Pixels that measure the membrane: the main population of those at or
+        below Otsu's threshold of each view (see :func:`membrane_pixels`), or
+        the whole view (a slab specimen filling it).
     box : (y0, y1, x0, x1), optional
         A fixed pixel box of membrane instead of ``region``.
 
@@ -102,27 +133,32 @@ def calibrate_haadf(series: TiltSeries, max_angle: float = 60.0, method: str = "
     variances = np.array([p.var(dtype=np.float64) for p in pixels])
     mean_fit = fit_secant_model(angles[low], means[low])
     var_fit = fit_secant_model(angles[low], variances[low])
-    secant = 1.0 / np.cos(np.deg2rad(angles))
+    usable = np.abs(angles) < limit
+    secant = 1.0 / np.cos(np.deg2rad(np.where(usable, angles, 0.0)))
     model_mean = mean_fit[0] + mean_fit[1] * secant
     model_var = np.maximum(var_fit[0] + var_fit[1] * secant, 0.0)
-    if (model_mean[~low] <= 0).any():
+    if (model_mean[~low & usable] <= 0).any():
         raise InputError("calibrate_haadf: the fitted membrane mean is not positive at high tilt "
                          f"(fit a + b/cos = {mean_fit[0]:.4g} + {mean_fit[1]:.4g}/cos); is the background "
                          "subtracted already? Calibrate before subtracting it")
     misfit = float(np.sqrt(np.mean((means[low] - model_mean[low]) ** 2)) / np.mean(np.abs(means[low])))
     out = series.images.astype(np.float64)
     scales = np.ones(len(series))
-    for i in np.flatnonzero(~low):
-        if method == "gain":
+    gain_views = []
+    for i in np.flatnonzero(~low & usable):
+        if method == "mean_std" and model_var[i] > 0 and variances[i] > 0:
+            scales[i] = np.sqrt(model_var[i] / variances[i])
+            out[i] = (out[i] - means[i]) * scales[i] + model_mean[i]
+        else:  # the gain method, or a variance model that is not positive here
+            gain_views += [int(i)] if method == "mean_std" else []
             scales[i] = model_mean[i] / means[i]
             out[i] *= scales[i]
-        else:
-            scales[i] = np.sqrt(model_var[i] / variances[i]) if variances[i] > 0 else 1.0
-            out[i] = (out[i] - means[i]) * scales[i] + model_mean[i]
     return derived(series, out.astype(np.float32), "calibrate_haadf", max_angle=max_angle, method=method,
                    region="box" if box is not None else region, mean_fit=list(mean_fit), var_fit=list(var_fit),
                    relative_misfit=misfit, fitted_views=np.flatnonzero(low).tolist(),
-                   corrected_views=np.flatnonzero(~low).tolist(), angles=angles.tolist(),
+                   corrected_views=np.flatnonzero(~low & usable).tolist(),
+                   beyond_limit_views=np.flatnonzero(~usable).tolist(), gain_fallback_views=gain_views,
+                   angles=angles.tolist(),
                    measured_mean=means.tolist(), model_mean=model_mean.tolist(), scale=scales.tolist())
 
 
@@ -134,12 +170,14 @@ def plot_haadf_calibration(record: dict[str, Any], path: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     angles = np.asarray(record["angles"])
-    secant = 1.0 / np.cos(np.deg2rad(angles))
-    measured = np.asarray(record["measured_mean"])
     fitted, corrected = record["fitted_views"], record["corrected_views"]
+    shown = np.asarray(fitted + corrected)
+    secant = np.full(angles.shape, np.nan)
+    secant[shown] = 1.0 / np.cos(np.deg2rad(angles[shown]))
+    measured = np.asarray(record["measured_mean"])
     a, b = record["mean_fit"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
-    grid = np.linspace(secant.min(), secant.max(), 100)
+    grid = np.linspace(np.nanmin(secant), np.nanmax(secant), 100)
     left.plot(secant[fitted], measured[fitted], "o", ms=4, label=f"fitted (|angle| < {record['max_angle']:g} deg)")
     left.plot(secant[corrected], measured[corrected], "x", ms=5, label="measured, corrected")
     left.plot(grid, a + b * grid, "-", lw=1, label=f"{a:.4g} + {b:.4g} / cos")
