@@ -212,3 +212,18 @@ def test_log_conversion_recovers_the_projection_and_bright_field_is_detected():
     assert not looks_like_bright_field(TiltSeries(inverted.images, s.angles))[0]
     with pytest.raises(InputError, match="positive"):
         convert_contrast(TiltSeries(bright.images - 2000, s.angles), mode="log")
+
+
+def test_haadf_calibration_leaves_views_near_90_deg_and_falls_back_to_the_gain():
+    angles = np.arange(-90.0, 91.0, 10.0)
+    rng = np.random.default_rng(2)
+    # vacuum around the object: a constant level whose variance does not follow 1/cos
+    images = np.stack([5.0 + 0.1 * rng.standard_normal((16, 16)) for _ in angles])
+    images[:, 6:10, 6:10] += 10
+    s = TiltSeries(images, angles)
+    out = calibrate_haadf(s, max_angle=60, limit=85)
+    record = out.metadata["preprocessing"][-1]
+    assert record["beyond_limit_views"] == [0, len(angles) - 1]
+    np.testing.assert_array_equal(out.images[[0, -1]], s.images[[0, -1]])
+    assert set(record["gain_fallback_views"]) <= set(record["corrected_views"])
+    assert np.isfinite(out.images).all()
