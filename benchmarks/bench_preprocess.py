@@ -3,7 +3,8 @@
 Run from the repository root::
 
     python benchmarks/bench_preprocess.py --quick          # tiny sizes: checks the script (< 2 minutes)
-    python benchmarks/bench_preprocess.py                  # 32^3, the CPU protocol -> results/preprocess_cpu.json
+    python benchmarks/bench_preprocess.py --seeds 0        # 32^3, the CPU protocol -> results/preprocess_cpu.json
+    python benchmarks/bench_preprocess.py --seeds 1 --append   # a second seed added to the same file
     python benchmarks/bench_preprocess.py --device cuda --size 64 --train-steps 6000   # a GPU run
 
 Protocol. A static phantom (``--phantom``, ``size^3``) is recorded with one
@@ -25,12 +26,16 @@ falling as ``1 - (1 - g75) ((|beta| - 60) / 15)^2`` above it (``g75 = 0.7``).
    over time in the object relative to its mean intensity, the relative
    standard deviation of the object's mean intensity over time, and the
    correlation of that intensity with the shadowing gain at each time's
-   angle (the signature of shadowing turned into dynamics).
+   angle, and the object's mean intensity at the times of shadowed views
+   relative to the other times (the signature of shadowing turned into
+   dynamics). Each ``--seeds`` value draws new noise and a new network
+   initialisation; the JSON keeps every seed and their mean.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -124,10 +129,13 @@ def fake_dynamics(volumes: VolumeSeries, mask: np.ndarray, gain_t: np.ndarray) -
     level = float(mean[mask].mean())
     curve = np.array([v[mask].mean() for v in vols])
     corr = float(np.corrcoef(curve, gain_t)[0, 1]) if np.std(gain_t) > 0 and np.std(curve) > 0 else None
+    shadowed = gain_t < 1
     return {"step_change_mean": float(np.mean(steps) / np.linalg.norm(mean)),
             "voxel_std_relative": float(std[mask].mean() / level),
             "object_intensity_relative_std": float(curve.std() / curve.mean()),
-            "object_intensity_gain_correlation": corr}
+            "object_intensity_gain_correlation": corr,
+            "object_intensity_at_shadowed_times": float(curve[shadowed].mean() / curve[~shadowed].mean() - 1),
+            "object_intensity_curve": curve / curve.mean()}
 
 
 def run_dipster(series: TiltSeries, args: argparse.Namespace, workdir: Path) -> tuple[VolumeSeries, float]:
@@ -145,34 +153,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=32, help="volume edge (default 32; 24 with --quick)")
     parser.add_argument("--views", type=int, default=60, help="GRS views = time steps (default 60)")
-    parser.add_argument("--train-steps", type=int, default=1500, help="DIP-STER steps per run (default 1500)")
+    parser.add_argument("--train-steps", type=int, default=1000, help="DIP-STER steps per run (default 1000)")
     parser.add_argument("--phantom", default="nanocube")
     parser.add_argument("--g75", type=float, default=0.7, help="shadowing gain at 75 deg (default 0.7)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1],
+                        help="noise and network seeds, one full run each (default 0 1)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--skip-dipster", action="store_true", help="only the calibration accuracy")
     parser.add_argument("--quick", action="store_true", help="24^3, 30 views, 200 training steps")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--append", action="store_true", help="keep the seeds already in --out")
     args = parser.parse_args(argv)
     if args.quick:
         for key, value in QUICK.items():
             setattr(args, key, value)
+    args.seed = args.seeds[0]
     args.device = resolve_device(args.device)
     return args
 
 
-def main(argv: list[str] | None = None) -> Path:
-    args = parse_args(argv)
-    torch.set_num_threads(args.threads)
-    kind = "gpu" if args.device.type == "cuda" else "cpu"
-    out = args.out or RESULTS / f"preprocess_{kind}{'_quick' if args.quick else ''}.json"
-    started = time.perf_counter()
+def run_seed(args: argparse.Namespace) -> dict[str, Any]:
     sim = simulate(args)
     results: dict[str, Any] = {"calibration": calibration_accuracy(sim)}
     for method, r in results["calibration"].items():
-        log(f"calibration {method}: membrane vs model {r['membrane_vs_model_max_error']:.2%}, total vs "
-            f"unshadowed {r['total_vs_unshadowed_max_error']:.2%} (uncorrected {r['uncorrected_total_max_error']:.1%})")
+        log(f"seed {args.seed} calibration {method}: membrane vs model {r['membrane_vs_model_max_error']:.2%}, "
+            f"total vs unshadowed {r['total_vs_unshadowed_max_error']:.2%} "
+            f"(uncorrected {r['uncorrected_total_max_error']:.1%})")
     if not args.skip_dipster:
         inputs = {"ideal (no shadowing)": sim["ideal"], "shadowed, uncorrected": sim["shadowed"],
                   "shadowed, corrected (mean_std)": calibrate_haadf(sim["shadowed"], method="mean_std"),
@@ -184,10 +191,39 @@ def main(argv: list[str] | None = None) -> Path:
                 volumes, seconds = run_dipster(subtract_background(series), args, Path(tmp) / f"run{k}")
                 runs[label] = {**fake_dynamics(volumes, mask, sim["gain"]), "train_seconds": seconds}
                 r = runs[label]
-                log(f"DIP-STER {label}: step change {r['step_change_mean']:.4f}, voxel std {r['voxel_std_relative']:.4f}, "
-                    f"object intensity std {r['object_intensity_relative_std']:.4f}, corr with gain "
-                    f"{r['object_intensity_gain_correlation']}")
+                log(f"seed {args.seed} DIP-STER {label}: step change {r['step_change_mean']:.4f}, voxel std "
+                    f"{r['voxel_std_relative']:.4f}, object intensity std {r['object_intensity_relative_std']:.4f}, "
+                    f"at shadowed times {r['object_intensity_at_shadowed_times']:+.4f}, corr with gain "
+                    f"{r['object_intensity_gain_correlation']:.3f}")
         results["fake_dynamics_dipster"] = runs
+    return results
+
+
+def mean_over_seeds(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
+    """The mean of every number over the seeds, for the same nested keys (lists and flags left out)."""
+    first = per_seed[0]
+    out: dict[str, Any] = {}
+    for key, value in first.items():
+        if isinstance(value, dict):
+            out[key] = mean_over_seeds([r[key] for r in per_seed])
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[key] = float(np.mean([r[key] for r in per_seed]))
+    return out
+
+
+def main(argv: list[str] | None = None) -> Path:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    kind = "gpu" if args.device.type == "cuda" else "cpu"
+    out = args.out or RESULTS / f"preprocess_{kind}{'_quick' if args.quick else ''}.json"
+    started = time.perf_counter()
+    runs: dict[str, Any] = {}
+    if args.append and out.is_file():  # seeds run in separate invocations, each under ~10 minutes on a CPU
+        runs = json.loads(out.read_text())["results"]["per_seed"]
+    for seed in args.seeds:
+        args.seed = seed
+        runs[str(seed)] = run_seed(args)
+    results = {"mean_over_seeds": mean_over_seeds(list(runs.values())), "per_seed": runs}
     payload = {"environment": environment(args.device, wall_seconds=time.perf_counter() - started),
                "settings": {k: (str(v) if isinstance(v, (Path, torch.device)) else v) for k, v in vars(args).items()},
                "membrane_m0_m1": MEMBRANE, "poisson_counts_at_max": COUNTS, "results": results}
