@@ -156,7 +156,9 @@ def real(path):
 
 
 def test_rosettasciio_is_a_core_dependency():
-    import rsciio  # noqa: F401  (imported without any extra)
+    import rsciio
+
+    assert rsciio.__version__
 
 
 def test_real_liquid_cell_mat_matches_the_npy_conversion():
@@ -188,3 +190,14 @@ def test_real_dm3_stack_in_a_folder_is_refused_with_advice(tmp_path):
     shutil.copy(real("etspy_needle_haadf/HAADF.dm3"), tmp_path / "tilt_0.dm3")
     with pytest.raises(FormatError, match="one 2-D image per file"):
         read_tilt_series(tmp_path)
+
+
+def test_real_bright_field_tem_frames_are_flagged_and_the_haadf_series_are_not():
+    from tomotime.preprocess import convert_contrast, looks_like_bright_field
+
+    tem = read_tilt_series(real("formats/tia_ser/64x64x5_TEM_preview.emi"), angles=[-2.0, -1, 0, 1, 2])
+    assert looks_like_bright_field(tem)[0]  # a dark tip on the bright vacuum
+    assert not looks_like_bright_field(convert_contrast(tem, mode="log"))[0]
+    for path in ("etspy_needle_haadf/tiltseries.npy", "ncem_idp_fib_haadf/haadf_tiltseries.npy",
+                 "liquid_cell_au_assembly_n6/N6_liquid_sample_stack.mat"):
+        assert not looks_like_bright_field(read_tilt_series(real(path)))[0], path
