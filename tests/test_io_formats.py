@@ -201,3 +201,17 @@ def test_real_bright_field_tem_frames_are_flagged_and_the_haadf_series_are_not()
     for path in ("etspy_needle_haadf/tiltseries.npy", "ncem_idp_fib_haadf/haadf_tiltseries.npy",
                  "liquid_cell_au_assembly_n6/N6_liquid_sample_stack.mat"):
         assert not looks_like_bright_field(read_tilt_series(real(path)))[0], path
+
+
+def test_info_on_a_folder_says_where_angles_and_times_came_from(tmp_path):
+    from cli_helpers import invoke
+
+    write_tifs(tmp_path / "t", ["tilt_-30.tif", "tilt_0.tif", "tilt_30.tif"])
+    result = invoke("info", tmp_path / "t")
+    assert result.exit_code == 0, result.output
+    assert "read from 3 image files, tilt_-30.tif .. tilt_30.tif" in result.output
+    assert "from file names" in result.output and "times" in result.output
+    odd = tmp_path / "scan[1].npy"
+    np.save(odd, np.zeros((2, 4, 4), np.uint16))
+    (tmp_path / "scan[1].rawtlt").write_text("0\n10\n")
+    assert read_tilt_series(odd).shape == (2, 4, 4)  # a file name with glob characters is still a file

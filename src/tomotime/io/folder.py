@@ -50,8 +50,9 @@ _NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
 
 
 def is_image_set(path: str | Path) -> bool:
-    """Whether ``path`` names a folder or holds glob characters (``*``, ``?``, ``[``)."""
-    return Path(path).is_dir() or any(c in str(path) for c in "*?[")
+    """Whether ``path`` names a folder, or holds glob characters (``*``, ``?``, ``[``) and is no existing file."""
+    p = Path(path)
+    return p.is_dir() or (not p.exists() and any(c in str(path) for c in "*?["))
 
 
 def angle_from_name(name: str) -> float | None:
