@@ -17,6 +17,7 @@ from tomotime.cli.common import EXIT_INPUT_ERROR, AnglesOption, WideAnglesOption
 from tomotime.cli.describe import describe_output, format_output_report, is_model_file, is_volume_series_file
 from tomotime.data import TiltSeries
 from tomotime.errors import MissingAnglesError, TomotimeError
+from tomotime.preprocess.contrast import looks_like_bright_field
 
 __all__ = ["info", "describe_tilt_series", "disk_dtype", "format_report"]
 
@@ -160,8 +161,10 @@ def describe_tilt_series(series: TiltSeries, *, dtype_on_disk: str | None = None
         ``pixel_size_nm``, ``angles`` (range, order, steps between sorted unique
         angles, moves between consecutive views, repeats, values; degrees),
         ``times`` (seconds), ``intensity`` (overall and per-view ``mean``,
-        ``std``, ``min``, ``max``, ``total``), ``warnings`` and ``notes``
-        (lists of sentences).
+        ``std``, ``min``, ``max``, ``total``), ``contrast`` (bright-field
+        score, see :func:`~tomotime.preprocess.contrast.looks_like_bright_field`),
+        ``files`` (for a folder of images, in view order), ``warnings`` and
+        ``notes`` (lists of sentences).
     """
     meta = series.metadata
     warnings: list[str] = list(meta.get("warnings", []))
@@ -191,6 +194,19 @@ def describe_tilt_series(series: TiltSeries, *, dtype_on_disk: str | None = None
         },
     }
     report["intensity"] = _intensity_checks(series, _view_stats(series.images), warnings)
+    bright, score = looks_like_bright_field(series)
+    report["contrast"] = {"bright_field_score": score, "looks_like_bright_field": bright}
+    if bright:
+        warnings.append(f"the views near 0 deg show a dark object on a bright background ({score:.0%} of the "
+                        "pixels off the background level are darker than it): this looks like bright field. "
+                        "Reconstructed as is, the object comes out as bright rims around dark holes; convert it "
+                        "first: tomotime preprocess FILE --step convert_contrast:mode=log --out DIR "
+                        "(mode=invert for thin specimens)")
+    if meta.get("files"):
+        files = meta["files"]
+        report["files"] = files
+        notes.append(f"read from {len(files)} image files, {files[0]} .. {files[-1]} in view order; angles from "
+                     f"{meta.get('angles_from')}, times from {meta.get('times_from')}")
     report["warnings"] = warnings
     report["notes"] = notes
     return report

@@ -21,6 +21,7 @@ from tomotime.cli.info import info
 from tomotime.cli.movie import movie
 from tomotime.cli.order import order
 from tomotime.cli.plan import plan
+from tomotime.cli.preprocess import preprocess
 from tomotime.cli.query import query
 from tomotime.cli.reconstruct import reconstruct
 from tomotime.cli.report import report
@@ -67,6 +68,7 @@ app.command("export")(export)
 app.command("denoise")(denoise)
 app.command("order")(order)
 app.command("demo")(demo)
+app.command("preprocess")(preprocess)
 
 
 if __name__ == "__main__":

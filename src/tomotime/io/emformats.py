@@ -18,7 +18,7 @@ import numpy as np
 from tomotime.errors import FormatError
 from tomotime.io._common import RawStack, existing_file, length_to_nm
 
-__all__ = ["EM_FORMATS", "read_em"]
+__all__ = ["EM_FORMATS", "read_em", "acquisition_metadata"]
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,8 @@ def read_em(path: str | Path) -> RawStack:
     try:
         reader = importlib.import_module(f"rsciio.{plugin}").file_reader
     except ImportError as exc:
-        raise FormatError(f"{p}: reading {p.suffix} files needs rosettasciio (pip install rosettasciio)") from exc
+        raise FormatError(f"{p}: reading {p.suffix} files needs rosettasciio, a dependency of tomotime: "
+                          "reinstall tomotime (pip install rosettasciio)") from exc
     try:
         signals = reader(str(p), lazy=False)
     except Exception as exc:  # third-party parsers raise many types on corrupt files
@@ -100,4 +101,26 @@ def read_em(path: str | Path) -> RawStack:
             times = _axis_values(axis) * _SECONDS_PER_UNIT[unit]
     title = signal.get("metadata", {}).get("General", {}).get("title")
     return RawStack(images=np.asarray(signal["data"]), format=p.suffix.lower().lstrip("."),
-                    pixel_size=pixel, angles=angles, times=times, extra={"title": title})
+                    pixel_size=pixel, angles=angles, times=times,
+                    extra={"title": title, **acquisition_metadata(signal.get("metadata", {}))})
+
+
+def acquisition_metadata(metadata: dict) -> dict:
+    """Stage tilt (``stage_alpha_deg``) and acquisition time (``acquired``, ISO text) of a rosettasciio signal.
+
+    rosettasciio maps the vendor's stage alpha (DigitalMicrograph ``Stage
+    Alpha``, Velox ``AlphaTilt``) to ``Acquisition_instrument.TEM.Stage.tilt_alpha``
+    in degrees, and the acquisition date and time to ``General.date``/``time``.
+    Missing entries are left out.
+    """
+    out: dict = {}
+    instrument = metadata.get("Acquisition_instrument", {}) or {}
+    for kind in ("TEM", "SEM"):
+        alpha = ((instrument.get(kind) or {}).get("Stage") or {}).get("tilt_alpha")
+        if alpha is not None and np.isfinite(float(alpha)):
+            out["stage_alpha_deg"] = float(alpha)
+            break
+    general = metadata.get("General", {}) or {}
+    if general.get("date") and general.get("time"):
+        out["acquired"] = f"{general['date']}T{general['time']}"
+    return out

@@ -58,14 +58,44 @@ def _header_info(mrc: Any) -> dict:
             tilts = np.asarray(ext["Alpha tilt"], dtype=np.float64)
             if np.any(tilts != 0):
                 info["angles"] = tilts
+    else:
+        info["angles"] = _imod_angles(mrc)
     return info
+
+
+# IMOD's extended header: per section, the fields flagged in ``nreal`` (bytes each), tilt angle first
+_IMOD_FIELDS = {1: 2, 2: 6, 4: 4, 8: 2, 16: 2, 32: 4}
+
+
+def _imod_angles(mrc: Any) -> np.ndarray | None:
+    """Tilt angles (degrees) of an IMOD/SerialEM extended header (``SERI``/``AGAR``), or None.
+
+    IMOD stores per section ``nint`` bytes holding the fields flagged in
+    ``nreal``; with flag 1 the first two bytes are the tilt angle x 100 as a
+    16-bit integer. ``nint`` and ``nreal`` are the 16-bit words at bytes
+    128 and 130 of the header (inside mrcfile's ``extra2``).
+    """
+    header = mrc.header
+    order = ">" if header.mode.dtype.byteorder == ">" else "<"
+    nint, flags = (int(v) for v in np.frombuffer(header.tobytes()[128:132], dtype=f"{order}i2"))
+    if nint <= 0 or not flags & 1 or flags >= 64 or bytes(header.exttyp) not in (b"SERI", b"AGAR", b"\0\0\0\0"):
+        return None
+    if nint != sum(size for bit, size in _IMOD_FIELDS.items() if flags & bit):
+        return None
+    raw = np.asarray(mrc.extended_header).tobytes()
+    n = int(header.nz)
+    if len(raw) < n * nint:
+        return None
+    sections = np.frombuffer(raw[: n * nint], dtype=np.uint8).reshape(n, nint)
+    tilts = sections[:, :2].copy().view(f"{order}i2").ravel().astype(np.float64) / 100.0
+    return tilts if np.any(tilts != 0) else None
 
 
 def read_mrc(path: str | Path) -> RawStack:
     """Read an MRC file's data, pixel size (nm) and any tilt angles it records.
 
-    Angles are taken from an FEI1/FEI2 extended header ("Alpha tilt") when
-    present. The data keep the file's dtype and shape.
+    Angles are taken from an FEI1/FEI2 extended header ("Alpha tilt") or an
+    IMOD/SerialEM one (tilt angle x 100 per section) when present. The data keep the file's dtype and shape.
 
     Raises
     ------

@@ -5,11 +5,17 @@ Where the tilt angles come from, first match wins:
 1. the ``angles=`` argument (an array, or the path of a text file);
 2. a sidecar text file with the same stem: ``.rawtlt``, ``.tlt``, ``.csv``,
    ``.txt`` (a CSV may carry a time column too);
-3. angles stored in the file itself (HDF5 ``angles``, an FEI extended MRC
-   header, a DigitalMicrograph stack calibrated in degrees).
+3. a SerialEM ``.mdoc`` beside the stack (``tilt.mrc.mdoc`` or ``tilt.mdoc``);
+4. angles stored in the file itself (HDF5 ``angles``, an FEI or IMOD extended
+   MRC header, a DigitalMicrograph stack calibrated in degrees, a ``.mat``
+   ``angles`` field).
 
 Times likewise: ``times=``, then a ``.times`` sidecar, then the time column
-of the CSV sidecar, then the file; by default the acquisition index.
+of the CSV sidecar or the mdoc's ``DateTime``, then the file; by default the
+acquisition index.
+
+A folder, or a glob pattern such as ``tilts/tilt_*.dm4``, is read as one
+series of single images (see :mod:`tomotime.io.folder`).
 """
 
 from __future__ import annotations
@@ -28,7 +34,10 @@ from tomotime.io._common import RawStack, existing_file, require_ndim
 from tomotime.io.angles import (TIMES_SIDECAR_SUFFIX, angle_remarks, find_sidecar, read_angle_table, read_angles,
                                 read_times)
 from tomotime.io.emformats import EM_FORMATS, read_em
+from tomotime.io.folder import is_image_set, read_image_set
 from tomotime.io.hdf5 import read_hdf5
+from tomotime.io.matfile import read_mat
+from tomotime.io.mdoc import find_mdoc, read_mdoc
 from tomotime.io.mrc import read_mrc
 from tomotime.io.tiff import read_tiff
 
@@ -57,7 +66,8 @@ _COMMON: dict[str, Callable[[Path], RawStack]] = {
     ".tiff": read_tiff,
     ".npy": _read_npy,
 }
-_TILT_READERS = {**_COMMON, ".h5": read_hdf5, ".hdf5": read_hdf5, **{s: read_em for s in EM_FORMATS}}
+_TILT_READERS = {**_COMMON, ".h5": read_hdf5, ".hdf5": read_hdf5, ".mat": read_mat,
+                 **{s: read_em for s in EM_FORMATS}}
 _VOLUME_READERS = {**_COMMON, ".h5": _read_hdf5_volume, ".hdf5": _read_hdf5_volume}
 
 TILT_SERIES_SUFFIXES = tuple(sorted(_TILT_READERS))
@@ -68,7 +78,8 @@ def _load(path: str | Path, readers: dict[str, Callable[[Path], RawStack]], what
     p = existing_file(path)
     reader = readers.get(p.suffix.lower())
     if reader is None:
-        raise FormatError(f"{p}: unknown format {p.suffix!r} for {what}; expected one of {', '.join(sorted(readers))}")
+        raise FormatError(f"{p}: unknown format {p.suffix!r} for {what}; expected one of {', '.join(sorted(readers))}"
+                          + (" or a folder of single images" if readers is _TILT_READERS else ""))
     return p, reader(p)
 
 
@@ -89,6 +100,13 @@ def _resolve_angles(p: Path, angles: Any, raw: RawStack,
         if raw.angles is not None and (raw.angles.shape != values.shape or not np.allclose(raw.angles, values)):
             log.warning("%s: the angles in %s differ from those stored in the file; using %s", p, sidecar, sidecar)
         return values, str(sidecar), table_times
+    mdoc = find_mdoc(p)
+    if mdoc is not None:
+        values, mdoc_times, _ = read_mdoc(mdoc)
+        if mdoc_times is not None and (np.diff(mdoc_times) <= 0).any():
+            notes.append(f"{mdoc}: the DateTime stamps do not strictly increase (whole seconds); times not used")
+            mdoc_times = None
+        return values, str(mdoc), mdoc_times
     if raw.angles is not None:
         return raw.angles, "file", None
     raise MissingAnglesError(
@@ -122,7 +140,7 @@ def _resolve_times(p: Path, times: Any, table_times: np.ndarray | None, raw: Raw
     if sidecar is not None:
         return read_times(sidecar), str(sidecar)
     if table_times is not None:
-        return table_times, "angle file"
+        return table_times, "angle file"  # the CSV sidecar or the mdoc named in angles_from
     if raw.times is not None:
         return raw.times, "file"
     return None, "index"
@@ -136,13 +154,14 @@ def read_tilt_series(
     pixel_size: float | None = None,
     allow_wide_angles: bool = False,
 ) -> TiltSeries:
-    """Read a tilt series from MRC, TIFF, NumPy, HDF5, EMD, DM3/DM4 or TIA SER.
+    """Read a tilt series from MRC, TIFF, NumPy, HDF5, EMD, DM3/DM4, TIA SER, MATLAB, or a folder of images.
 
     Parameters
     ----------
     path : str or Path
         Stack file ``(N, Y, X)``; the format follows the extension (see
-        ``TILT_SERIES_SUFFIXES``).
+        ``TILT_SERIES_SUFFIXES``). A folder or a glob pattern of single
+        images is read with :func:`tomotime.io.folder.read_image_set`.
     angles : array_like, shape (N,), or str or Path, optional
         Tilt angles in degrees, or a text file of them; overrides sidecars and
         anything stored in the file.
@@ -170,6 +189,9 @@ def read_tilt_series(
         Angle or time count mismatch, NaN/Inf, angles out of range, times not
         increasing. Every message names the file.
     """
+    if is_image_set(path):
+        return read_image_set(path, angles=angles, times=times, pixel_size=pixel_size,
+                              allow_wide_angles=allow_wide_angles)
     p, raw = _load(path, _TILT_READERS, "a tilt series")
     _check_colour(np.shape(raw.images), p)
     require_ndim(np.shape(raw.images), p, ndim=3, expected="a tilt series (N, Y, X)")
