@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
+from scipy import ndimage
 from scipy.optimize import minimize_scalar
 from skimage.registration import phase_cross_correlation
 
@@ -32,7 +33,7 @@ def _profiles(images: np.ndarray, poses: np.ndarray, rotation: float, pad: int, 
     trial[:, 0] += rotation
     trial[:, 1] = 0.0
     padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad)))
-    profiles = apply_poses(padded, trial).sum(axis=2).astype(np.float64)
+    profiles = apply_poses(padded, trial, order=3).sum(axis=2).astype(np.float64)
     if smooth > 0:  # views resampled by different sub-pixel amounts are blurred differently
         profiles = ndimage.gaussian_filter1d(profiles, smooth, axis=1)
     profiles -= profiles.mean(axis=1, keepdims=True)
