@@ -118,8 +118,8 @@ def read_tomviz_alignment(path: str | Path) -> np.ndarray:
     """The per-view ``(x, y)`` offsets of a TomViz alignment JSON, ``(N, 2)`` float64 pixels.
 
     TomViz's image alignment saves a list of ``[x, y]`` integer offsets, one per
-    view in stack order; its translate operator moves view ``i`` by them
-    (``numpy.roll``), so they are the shifts that *align* the measured views.
+    view in stack order: the shifts that *align* the measured views (see
+    :func:`tomviz_poses` for their signs).
     A mapping ``{"offsets": [...]}`` or ``{"shifts": [...]}`` is accepted as well.
     """
     path = Path(path)
@@ -141,11 +141,19 @@ def read_tomviz_alignment(path: str | Path) -> np.ndarray:
 
 
 def tomviz_poses(offsets, *, n_views: int | None = None) -> np.ndarray:
-    """Poses ``(N, 4)`` from TomViz offsets ``(N, 2)``: the measured shift is minus the aligning offset."""
+    """Poses ``(N, 4)`` from TomViz offsets ``(N, 2)``.
+
+    The measured shift is minus the aligning offset across the axis
+    (``shift_x = -x``) and plus it along the axis (``shift_y = +y``): TomViz
+    (VTK) counts image y upwards, against the rows of the array. Measured on
+    the real ``ncem_idp_fib_haadf`` series: with this sign our independent
+    cross-correlation agrees with TomViz to 0.3 px RMS along the axis; with the
+    other sign the disagreement is 3 px.
+    """
     offsets = np.asarray(offsets, np.float64).reshape(-1, 2)
     if n_views is not None and offsets.shape[0] != n_views:
         raise InputError(f"TomViz alignment: {offsets.shape[0]} offsets for a series of {n_views} views; "
                          "select the entries of the views in the stack first")
     poses = np.zeros((offsets.shape[0], 4))
-    poses[:, 2], poses[:, 3] = -offsets[:, 1], -offsets[:, 0]
+    poses[:, 2], poses[:, 3] = offsets[:, 1], -offsets[:, 0]
     return poses
