@@ -45,11 +45,15 @@ def relative_shift(moving: np.ndarray, fixed: np.ndarray, *, stretch: float = 1.
     contrast left after filtering.
     """
     a = band_pass(fixed, low=low, high=high)
-    b = band_pass(_stretch_x(np.asarray(moving, np.float64), stretch), low=low, high=high)
-    if not (a.std() > 0 and b.std() > 0):
-        return None
-    shift, _, _ = phase_cross_correlation(a, b, upsample_factor=upsample, normalization=None)
-    d = -np.asarray(shift, np.float64)
+    stretched = _stretch_x(np.asarray(moving, np.float64), stretch)
+    d = np.zeros(2)
+    for _ in range(2):  # the fixed taper pulls the peak towards zero: measure again after moving back
+        b = band_pass(ndimage.shift(stretched, -d, order=3, mode="nearest") if d.any() else stretched,
+                      low=low, high=high)
+        if not (a.std() > 0 and b.std() > 0):
+            return None
+        shift, _, _ = phase_cross_correlation(a, b, upsample_factor=upsample, normalization=None)
+        d = d - np.asarray(shift, np.float64)
     d[1] /= stretch
     return d
 
