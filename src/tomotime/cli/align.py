@@ -34,6 +34,17 @@ def _starting_series(series, *, rotate: float, xf: Optional[Path], tomviz: Optio
     return replace(series, poses=poses) if poses.any() else series
 
 
+def _binned(series, factor: int):
+    from skimage.transform import downscale_local_mean
+
+    _, ny, nx = series.shape
+    if ny // factor < 8 or nx // factor < 8:
+        raise InputError(f"--bin {factor}: images of {ny} x {nx} px would be smaller than 8 px")
+    cropped = series.images[:, :ny // factor * factor, :nx // factor * factor]
+    return replace(series, images=downscale_local_mean(cropped, (1, factor, factor)).astype(np.float32),
+                   pixel_size=series.pixel_size * factor)
+
+
 @handle_errors
 def align(
     file: Annotated[Path, typer.Argument(help="Tilt series (MRC, TIFF, NPY, HDF5, DM, EMD, ...).")],
@@ -56,6 +67,8 @@ def align(
     = None,
     iterations: Annotated[Optional[int], typer.Option("--iterations", help="projection/affine: solver iterations "
                                                       "per round (default 30 SIRT / 25 EM).")] = None,
+    binning: Annotated[int, typer.Option("--bin", min=1, help="Average N x N pixels first (the aligned series is "
+                                     "written binned; shifts in binned pixels).")] = 1,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Align a tilt series; write aligned.mrc (+ .rawtlt/.times), alignment.xf/.tlt (IMOD) and alignment.json."""
@@ -66,6 +79,8 @@ def align(
     if mode not in ("sequential", "cumulative"):
         raise InputError(f"--mode {mode!r}: expected sequential or cumulative")
     series = read_input(file, angles=angles, allow_wide_angles=allow_wide_angles)
+    if binning > 1:
+        series = _binned(series, binning)
     series = _starting_series(series, rotate=rotate, xf=xf, tomviz=tomviz)
     loop = {k: v for k, v in (("rounds", rounds), ("iterations", iterations)) if v is not None}
     options = {"xcorr": {"mode": mode, "reference": reference}, "projection": loop, "affine": loop}
@@ -77,7 +92,7 @@ def align(
         write_xf(stage / "alignment.xf", rows)
         write_tlt(stage / "alignment.tlt", series.angles)
         write_json(stage / "alignment.json", {
-            "input": str(file), "methods": methods, "rotate_deg": rotate,
+            "input": str(file), "methods": methods, "rotate_deg": rotate, "bin": binning,
             "start": str(xf or tomviz) if (xf or tomviz) else None,
             "poses": None if result.poses is None else np.asarray(result.poses, float).round(4).tolist(),
             "steps": result.metadata.get("alignment", [])})
