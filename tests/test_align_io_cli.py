@@ -16,7 +16,6 @@ from tomotime.io.imod import (poses_to_xf, read_tlt, read_tomviz_alignment, read
                               write_xf, xf_to_poses)
 from tomotime.metrics.consistency import fake_dynamics, view_consistency
 from tomotime.preprocess.align_xcorr import align_xcorr
-from tomotime.preprocess.alignment import gauge_free_shift_error
 from tomotime.preprocess.poses import apply_poses
 from test_align import simulate
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from tomotime.data import TiltSeries
 from tomotime.errors import InputError
-from tomotime.preprocess.alignment import alignment_failed, current_poses, flat_views
+from tomotime.preprocess.alignment import alignment_failed, check_rounds, current_poses, why_not_reconstructable
 from tomotime.preprocess.register import register_image, warp_image
 from tomotime.preprocess.reprojection import reconstruct_and_reproject
 
@@ -63,14 +63,10 @@ def align_affine(series: TiltSeries, *, rounds: int = 3, iterations: int = 25) -
         holding the composed maps as ``.xf`` rows; unchanged, with an
         :class:`AlignmentWarning`, for fewer than three views or flat views.
     """
-    if int(rounds) != rounds or rounds < 1 or int(iterations) != iterations or iterations < 1:
-        raise InputError(f"rounds={rounds}, iterations={iterations}: expected positive integers")
-    if len(series) < 3:
-        return alignment_failed(series, "affine", f"{len(series)} view(s) are too few to reconstruct from; "
-                                "expected at least 3")
-    flat = flat_views(series.images)
-    if flat.size:
-        return alignment_failed(series, "affine", f"view {flat[0]} is flat (no contrast)")
+    check_rounds(rounds, iterations)
+    reason = why_not_reconstructable(series)
+    if reason:
+        return alignment_failed(series, "affine", reason)
     if current_poses(series)[:, 1].any():
         raise InputError("poses: axis_tilt is non-zero; an inclined tilt axis cannot be undone on the images")
     matrices, offsets = _pose_maps(current_poses(series))

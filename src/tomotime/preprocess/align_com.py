@@ -13,6 +13,7 @@ import numpy as np
 from scipy import ndimage
 
 from tomotime.data import TiltSeries
+from tomotime.errors import InputError
 from tomotime.preprocess.alignment import (add_image_shifts, alignment_failed, current_poses, flat_views,
                                            resampled, with_poses)
 
@@ -46,6 +47,8 @@ def align_com(series: TiltSeries, *, background: str = "border", along_axis: boo
         :class:`~tomotime.preprocess.alignment.AlignmentWarning`, when a view has
         no positive weight left.
     """
+    if background not in ("border", "none"):
+        raise InputError(f"background={background!r}: expected border or none")
     images = resampled(series).images.astype(np.float64)
     flat = flat_views(images)
     if flat.size:

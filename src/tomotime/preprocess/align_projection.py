@@ -20,8 +20,8 @@ import numpy as np
 
 from tomotime.data import TiltSeries
 from tomotime.errors import InputError
-from tomotime.preprocess.alignment import (add_image_shifts, alignment_failed, current_poses, flat_views,
-                                           resampled, with_poses)
+from tomotime.preprocess.alignment import (add_image_shifts, alignment_failed, check_rounds, current_poses,
+                                           resampled, why_not_reconstructable, with_poses)
 from tomotime.preprocess.register import register_image
 from tomotime.preprocess.reprojection import reconstruct_and_reproject
 
@@ -56,14 +56,10 @@ def align_projection(series: TiltSeries, *, rounds: int = 5, solver: str = "sirt
     """
     if solver not in ("sirt", "em"):
         raise InputError(f"solver={solver!r}: expected sirt or em")
-    if int(rounds) != rounds or rounds < 1 or int(iterations) != iterations or iterations < 1:
-        raise InputError(f"rounds={rounds}, iterations={iterations}: expected positive integers")
-    if len(series) < 3:
-        return alignment_failed(series, "projection-matching", f"{len(series)} view(s) are too few to "
-                                "reconstruct from; expected at least 3")
-    flat = flat_views(series.images)
-    if flat.size:
-        return alignment_failed(series, "projection-matching", f"view {flat[0]} is flat (no contrast)")
+    check_rounds(rounds, iterations)
+    reason = why_not_reconstructable(series)
+    if reason:
+        return alignment_failed(series, "projection-matching", reason)
     poses = current_poses(series)
     history = []
     for _ in range(int(rounds)):

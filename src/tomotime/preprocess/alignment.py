@@ -18,10 +18,12 @@ from dataclasses import replace
 import numpy as np
 
 from tomotime.data import TiltSeries
+from tomotime.errors import InputError
 from tomotime.preprocess.poses import apply_poses
 
 __all__ = ["AlignmentWarning", "alignment_failed", "current_poses", "with_poses", "resampled", "band_pass",
-           "reference_view", "gauge_free_shift_error", "view_order_from", "add_image_shifts", "flat_views"]
+           "reference_view", "gauge_free_shift_error", "view_order_from", "add_image_shifts", "flat_views",
+           "why_not_reconstructable", "check_rounds"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,22 @@ def flat_views(images: np.ndarray) -> np.ndarray:
     flat = images.reshape(len(images), -1)
     spread = flat.max(axis=1) - flat.min(axis=1)
     return np.flatnonzero(spread <= 1e-6 * np.maximum(np.abs(flat).max(axis=1), 1e-30))
+
+
+def why_not_reconstructable(series: TiltSeries) -> str | None:
+    """Why ``series`` cannot be reconstructed for a reconstruct-and-register method, or ``None``."""
+    if len(series) < 3:
+        return f"{len(series)} view(s) are too few to reconstruct from; expected at least 3"
+    flat = flat_views(series.images)
+    if flat.size:
+        return f"view {flat[0]} is flat (no contrast)"
+    return None
+
+
+def check_rounds(rounds: int, iterations: int) -> None:
+    """Refuse round and iteration counts that are not positive integers."""
+    if int(rounds) != rounds or rounds < 1 or int(iterations) != iterations or iterations < 1:
+        raise InputError(f"rounds={rounds}, iterations={iterations}: expected positive integers")
 
 
 def resampled(series: TiltSeries) -> TiltSeries:
