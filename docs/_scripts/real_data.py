@@ -6,7 +6,7 @@ Run from the repository root (the data folder ``../shared/data/real`` must exist
 
 Every command below is the page's, run as ``python -m tomotime.cli.main``
 with the data folder as ``DATA``; the reprojection checks are printed and
-collected in ``WORK/checks.json``.
+collected in ``benchmarks/results/real_data_checks_cpu.json``.
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def main() -> None:
     if not DATA.is_dir():
         sys.exit(f"real data not found at {DATA}")
     args.work.mkdir(parents=True, exist_ok=True)
-    checks_path = args.work / "checks.json"
+    checks_path = ROOT / "benchmarks" / "results" / "real_data_checks_cpu.json"
     checks = json.loads(checks_path.read_text()) if checks_path.is_file() else {}
     for name, commands in COMMANDS.items():
         if args.only not in (None, name):
