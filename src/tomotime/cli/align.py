@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
-from tomotime.cli.common import (AnglesOption, OutDirOption, OverwriteOption, WideAnglesOption, handle_errors,
+from tomotime.cli.common import (AnglesOption, DeviceOption, OutDirOption, OverwriteOption, WideAnglesOption, handle_errors,
                                  read_input, staged_output)
 from tomotime.errors import InputError
 from tomotime.io import write_json, write_tilt_series
@@ -69,6 +69,7 @@ def align(
                                                       "per round (default 30 SIRT / 25 EM).")] = None,
     binning: Annotated[int, typer.Option("--bin", min=1, help="Average N x N pixels first (the aligned series is "
                                      "written binned; shifts in binned pixels).")] = 1,
+    device: DeviceOption = "auto",
     overwrite: OverwriteOption = False,
 ) -> None:
     """Align a tilt series; write aligned.mrc (+ .rawtlt/.times), alignment.xf/.tlt (IMOD) and alignment.json."""
@@ -83,6 +84,7 @@ def align(
         series = _binned(series, binning)
     series = _starting_series(series, rotate=rotate, xf=xf, tomviz=tomviz)
     loop = {k: v for k, v in (("rounds", rounds), ("iterations", iterations)) if v is not None}
+    loop["device"] = device
     options = {"xcorr": {"mode": mode, "reference": reference}, "projection": loop, "affine": loop}
     result = align_chain(series, methods, options)
     rows = alignment_xf(result)

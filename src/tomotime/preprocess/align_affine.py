@@ -43,7 +43,7 @@ def affine_to_xf(matrices: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return np.concatenate([inverse.reshape(-1, 4), shift], axis=1)
 
 
-def align_affine(series: TiltSeries, *, rounds: int = 3, iterations: int = 25) -> TiltSeries:
+def align_affine(series: TiltSeries, *, rounds: int = 3, iterations: int = 25, device="cpu") -> TiltSeries:
     """Re-register every view to the reprojection of an EM reconstruction with an affine map.
 
     Parameters
@@ -55,6 +55,8 @@ def align_affine(series: TiltSeries, *, rounds: int = 3, iterations: int = 25) -
         Reconstruct-reproject-register rounds (paper: 3).
     iterations : int
         EM iterations per round (paper: 25).
+    device : str
+        Device of the reconstructions (``"cpu"``, ``"cuda"``, ``"auto"``).
 
     Returns
     -------
@@ -73,7 +75,8 @@ def align_affine(series: TiltSeries, *, rounds: int = 3, iterations: int = 25) -
     residuals = []
     for _ in range(int(rounds)):
         aligned = np.stack([warp_image(im, m, t) for im, m, t in zip(series.images, matrices, offsets)])
-        _, reprojection = reconstruct_and_reproject(aligned, series.angles, solver="em", iterations=iterations)
+        _, reprojection = reconstruct_and_reproject(aligned, series.angles, solver="em", iterations=iterations,
+                                                    device=device)
         fits = [register_image(a, r, model="affine") for a, r in zip(aligned, reprojection)]
         for i, (m, t, _) in enumerate(fits):  # measured(M (m q + t) + T) = measured((M m) q + M t + T)
             offsets[i] = matrices[i] @ t + offsets[i]

@@ -29,7 +29,7 @@ __all__ = ["align_projection"]
 
 
 def align_projection(series: TiltSeries, *, rounds: int = 5, solver: str = "sirt", iterations: int = 30,
-                     positivity: bool = True, tolerance: float = 0.05) -> TiltSeries:
+                     positivity: bool = True, tolerance: float = 0.05, device="cpu") -> TiltSeries:
     """Refine the poses of ``series`` against reprojections of its own reconstruction.
 
     Parameters
@@ -47,6 +47,8 @@ def align_projection(series: TiltSeries, *, rounds: int = 5, solver: str = "sirt
         SIRT with ``min_value=0`` (dark-field data).
     tolerance : float
         Stop when no shift changes by more than this (px) in a round.
+    device : str
+        Device of the reconstructions (``"cpu"``, ``"cuda"``, ``"auto"``).
 
     Returns
     -------
@@ -65,7 +67,7 @@ def align_projection(series: TiltSeries, *, rounds: int = 5, solver: str = "sirt
     for _ in range(int(rounds)):
         aligned = resampled(replace(series, poses=poses)).images
         _, reprojection = reconstruct_and_reproject(aligned, series.angles, solver=solver, iterations=iterations,
-                                                    positivity=positivity)
+                                                    positivity=positivity, device=device)
         fits = [register_image(a, r, model="translation") for a, r in zip(aligned, reprojection)]
         shifts = np.array([[t[1], t[0]] for _, t, _ in fits])
         poses = add_image_shifts(poses, shifts)

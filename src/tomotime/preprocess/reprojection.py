@@ -13,7 +13,7 @@ __all__ = ["reconstruct_and_reproject", "consistency_residual"]
 
 def reconstruct_and_reproject(images: np.ndarray, angles: np.ndarray, *, solver: str = "sirt",
                               iterations: int = 20, thickness: int | None = None,
-                              positivity: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                              positivity: bool = False, device="cpu") -> tuple[np.ndarray, np.ndarray]:
     """Reconstruct ``images`` ``(N, Y, X)`` (already aligned, no poses) and project the result back.
 
     Parameters
@@ -24,20 +24,22 @@ def reconstruct_and_reproject(images: np.ndarray, angles: np.ndarray, *, solver:
         Solver iterations.
     thickness : int, optional
         Voxels along the beam (default ``X``).
+    device : str
+        ``"cpu"``, ``"cuda"`` or ``"auto"``.
 
     Returns
     -------
     (volume, reprojection) : numpy.ndarray, shapes (Z, Y, X) and (N, Y, X)
     """
     n, ny, nx = images.shape
-    op = VolumeProjector(angles, (int(thickness or nx), ny, nx), device="cpu")
-    data = torch.from_numpy(np.ascontiguousarray(images, np.float32))
+    op = VolumeProjector(angles, (int(thickness or nx), ny, nx), device=device)
+    data = torch.from_numpy(np.ascontiguousarray(images, np.float32)).to(op.device)
     if solver == "em":
         volume = em(op, data.clamp_min(0), iterations=iterations, progress=False)
     else:
         volume = sirt(op, data, iterations=iterations, min_value=0.0 if positivity else None, progress=False)
     with torch.no_grad():
-        return volume.numpy(), op.forward(volume).numpy()
+        return volume.cpu().numpy(), op.forward(volume).cpu().numpy()
 
 
 def consistency_residual(images: np.ndarray, angles: np.ndarray, *, iterations: int = 20,
