@@ -97,6 +97,23 @@ def test_axis_rotation_known_angle_with_known_shifts():
     assert found == pytest.approx(3.0, abs=0.5)
 
 
+def test_axis_rotation_of_scattered_particles_after_shift_alignment():
+    size, n, rotation = 48, 31, -3.0
+    rng = np.random.default_rng(4)
+    z, y, x = np.mgrid[:size, :size, :size] - (size - 1) / 2
+    volume = np.zeros((size,) * 3, np.float32)
+    for cz, cy, cx in rng.uniform(-10, 10, (6, 3)):
+        volume[(z - cz) ** 2 + (y - cy) ** 2 + (x - cx) ** 2 < 6.25] = 1.0
+    angles = np.linspace(-60, 60, n)
+    with torch.no_grad():
+        ideal = VolumeProjector(angles, volume.shape).forward(torch.from_numpy(volume)).numpy()
+    shifts = rng.uniform(-4, 4, (n, 2))
+    measured = np.stack([misalign(im, rotation, *d) for im, d in zip(ideal, shifts)])
+    measured += 0.01 * ideal.max() * rng.standard_normal(measured.shape)
+    series = align_projection(align_xcorr(TiltSeries(measured, angles)), rounds=2, iterations=20)
+    assert align_axis(series).poses[0, 0] == pytest.approx(rotation, abs=0.5)
+
+
 def test_register_known_affine_map():
     rng = np.random.default_rng(0)
     image = ndimage.gaussian_filter(rng.random((48, 48)), 2.5)
