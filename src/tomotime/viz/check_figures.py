@@ -34,7 +34,7 @@ def plot_check(results: Mapping[str, Mapping[str, Any]]):
             axes[0, 2].plot(d["time_s"], d["change_percent"], lw=1.4, color=f"C{k}", label=method)
             axes[1, 2].plot(d["time_s"], d["step_percent"], lw=1.4, color=f"C{k}", label=method)
     if dynamic:
-        axes[0, 2].set(xlabel="time (s)", ylabel="change from time-mean (%)", title="fake dynamics?")
+        axes[0, 2].set(xlabel="time (s)", ylabel="change from time-mean (%)", title="change inside the object")
         axes[1, 2].set(xlabel="time (s)", ylabel="change from previous time (%)")
         for ax in axes[:, 2]:
             ax.grid(alpha=0.3)
