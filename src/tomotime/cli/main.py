@@ -13,6 +13,8 @@ from typing import Annotated, Optional
 import typer
 
 from tomotime import __version__
+from tomotime.cli.align import align
+from tomotime.cli.check import check
 from tomotime.cli.demo import demo
 from tomotime.cli.denoise import denoise
 from tomotime.cli.evaluate import evaluate
@@ -69,6 +71,8 @@ app.command("denoise")(denoise)
 app.command("order")(order)
 app.command("demo")(demo)
 app.command("preprocess")(preprocess)
+app.command("align")(align)
+app.command("check")(check)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from tomotime.data import TiltSeries, VolumeSeries
 from tomotime.errors import InputError
 from tomotime.physics import VolumeProjector
 
-__all__ = ["reprojection_error"]
+__all__ = ["reprojection_error", "reproject"]
 
 
 def reprojection_error(volumes: VolumeSeries, series: TiltSeries, *, device="cpu") -> np.ndarray:
@@ -43,6 +43,24 @@ def reprojection_error(volumes: VolumeSeries, series: TiltSeries, *, device="cpu
     InputError
         If the volume and image sizes do not match.
     """
+    predicted = reproject(volumes, series, device=device)
+    measured = series.images.reshape(len(series), -1)
+    norms = np.linalg.norm(measured, axis=1)
+    diffs = np.linalg.norm(predicted.reshape(len(series), -1) - measured, axis=1)
+    return np.where(norms > 0, diffs / np.where(norms > 0, norms, 1), np.nan)
+
+
+def reproject(volumes: VolumeSeries, series: TiltSeries, *, device="cpu") -> np.ndarray:
+    """Each view as the volume nearest to it in time predicts it: ``(N, Y, X)`` float32.
+
+    View ``i`` is the projection at ``theta_i`` (no poses) of the volume of
+    ``volumes`` whose time is nearest to ``t_i``.
+
+    Raises
+    ------
+    InputError
+        If the volume and image sizes do not match.
+    """
     _, nz, ny, nx = volumes.shape
     if (ny, nx) != series.shape[1:]:
         raise InputError(f"volumes (Y, X) = {(ny, nx)} do not match the images (rows, columns) = "
@@ -51,13 +69,9 @@ def reprojection_error(volumes: VolumeSeries, series: TiltSeries, *, device="cpu
     groups: dict[int, list[int]] = defaultdict(list)
     for view, t in enumerate(nearest):
         groups[int(t)].append(view)
-    errors = np.full(len(series), np.nan)
+    predicted = np.empty(series.shape, np.float32)
     with torch.no_grad():
         for t, views in groups.items():
             projector = VolumeProjector(series.angles[views], (nz, ny, nx), device=device)
-            predicted = projector.forward(torch.from_numpy(volumes[t])).cpu().numpy()
-            measured = series.images[views]
-            norms = np.linalg.norm(measured.reshape(len(views), -1), axis=1)
-            diffs = np.linalg.norm((predicted - measured).reshape(len(views), -1), axis=1)
-            errors[views] = np.where(norms > 0, diffs / np.where(norms > 0, norms, 1), np.nan)
-    return errors
+            predicted[views] = projector.forward(torch.from_numpy(volumes[t])).cpu().numpy()
+    return predicted

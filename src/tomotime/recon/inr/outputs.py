@@ -10,6 +10,7 @@ import torch
 
 from tomotime.data import TiltSeries
 from tomotime.io import atomic_path, check_output
+from tomotime.io.imod import poses_to_xf, write_tlt, write_xf
 from tomotime.preprocess import apply_poses
 from tomotime.recon.inr.model import InrModel
 
@@ -99,14 +100,12 @@ def plot_poses(path: str | Path, model: InrModel, *, overwrite: bool = False) ->
 def imod_transforms(poses: np.ndarray) -> np.ndarray:
     """IMOD ``.xf`` rows ``(A11, A12, A21, A22, DX, DY)`` that align the measured images.
 
-    A measured image is the ideal one rotated in-plane by ``z3`` and shifted by
-    ``(dy, dx)``; the transform maps a measured pixel ``(x, y)`` (column, row,
-    about the image centre) to its aligned place, ``x' = A11 x + A12 y + DX``,
-    ``y' = A21 x + A22 y + DY``, as IMOD's ``newstack -xform`` applies it.
+    ``poses`` are the INR's ``(z1, z3, dy, dx)``: a measured image is the ideal
+    one rotated in-plane by ``z3`` and shifted by ``(dy, dx)``; see
+    :func:`tomotime.io.imod.poses_to_xf`.
     """
-    z3, dy, dx = np.deg2rad(poses[:, 1]), poses[:, 2], poses[:, 3]
-    c, s = np.cos(z3), np.sin(z3)
-    return np.stack([c, s, -s, c, -(c * dx + s * dy), s * dx - c * dy], axis=1)
+    poses = np.asarray(poses, np.float64)
+    return poses_to_xf(np.stack([poses[:, 1], np.zeros(len(poses)), poses[:, 2], poses[:, 3]], axis=1))
 
 
 def write_imod_alignment(xf_path: str | Path, tlt_path: str | Path, model: InrModel, *,
@@ -119,12 +118,8 @@ def write_imod_alignment(xf_path: str | Path, tlt_path: str | Path, model: InrMo
     ``(n-1)/2``: the shifts agree to that half-pixel convention.
     """
     xf_path, tlt_path = check_output(xf_path, overwrite=overwrite), check_output(tlt_path, overwrite=overwrite)
-    rows = imod_transforms(learned_poses(model))
-    with atomic_path(xf_path, overwrite=overwrite) as tmp:
-        Path(tmp).write_text("".join("%12.7f%12.7f%12.7f%12.7f%12.3f%12.3f\n" % tuple(r) for r in rows))
-    angles = np.rad2deg(model.theta.cpu().numpy().astype(np.float64))
-    with atomic_path(tlt_path, overwrite=overwrite) as tmp:
-        Path(tmp).write_text("".join(f"{a:.2f}\n" for a in angles))
+    write_xf(xf_path, imod_transforms(learned_poses(model)), overwrite=overwrite)
+    write_tlt(tlt_path, np.rad2deg(model.theta.cpu().numpy().astype(np.float64)), overwrite=overwrite)
     return xf_path, tlt_path
 
 
