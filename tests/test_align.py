@@ -162,3 +162,24 @@ def test_chain_raises_on_failure_and_rejects_unknown_steps(shifted):
         align_chain(shifted[0], ["affine", "xcorr"])
     with pytest.raises(InputError, match="mode"):
         align_xcorr(shifted[0], mode="sideways")
+
+
+def test_alignment_steps_run_in_a_recipe_and_the_command_writes_resampled_images(shifted, tmp_path):
+    from cli_helpers import invoke
+
+    from tomotime.io import read_tilt_series, write_tilt_series
+    from tomotime.preprocess import apply_recipe, parse_recipe
+    from tomotime.preprocess.alignment import resampled
+
+    series, _ = shifted
+    recipe = parse_recipe({"steps": [{"align_xcorr": {"mode": "cumulative"}}, "align_com"]})
+    by_recipe = apply_recipe(series, recipe)
+    direct = align_com(align_xcorr(series, mode="cumulative"))
+    np.testing.assert_allclose(by_recipe.poses, direct.poses)
+    src = write_tilt_series(tmp_path / "in.mrc", series)
+    result = invoke("preprocess", src, "--out", tmp_path / "out", "--step", "align_xcorr:mode=cumulative",
+                    "--step", "align_com")
+    assert result.exit_code == 0, result.output
+    written = read_tilt_series(tmp_path / "out" / "series.mrc").images
+    np.testing.assert_allclose(written, resampled(direct).images, atol=1e-4)
+    assert not np.allclose(written, series.images, atol=1e-2)

@@ -21,6 +21,7 @@ from tomotime.errors import InputError
 from tomotime.io import write_tilt_series
 from tomotime.preprocess import STEPS, Recipe, apply_recipe, load_recipe, parse_step_option, save_recipe
 from tomotime.preprocess._record import history
+from tomotime.preprocess.alignment import resampled
 from tomotime.preprocess.haadf import plot_haadf_calibration
 
 __all__ = ["preprocess"]
@@ -64,7 +65,7 @@ def preprocess(
     haadf = any(s.name == "calibrate_haadf" for s in plan.steps)
     names = [SERIES_NAME, Path(SERIES_NAME).with_suffix(".rawtlt").name, Path(SERIES_NAME).with_suffix(".times").name,
              RECIPE_NAME, *([HAADF_FIGURE] if haadf else []), SUMMARY]
-    result = apply_recipe(series, plan, progress=lambda name: log.info("preprocessing step %s", name))
+    result = resampled(apply_recipe(series, plan, progress=lambda name: log.info("preprocessing step %s", name)))
     with staged_output(out, names, overwrite=overwrite) as stage:
         write_tilt_series(stage / SERIES_NAME, result)
         save_recipe(plan, stage / RECIPE_NAME)

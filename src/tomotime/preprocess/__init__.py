@@ -7,6 +7,7 @@ returns a new series and appends a short record of what it did to
 be re-applied to another series.
 """
 
+from tomotime.preprocess import align_steps  # noqa: F401  (registers the alignment steps)
 from tomotime.preprocess.background import fit_background, mask_background, subtract_background
 from tomotime.preprocess.contrast import convert_contrast, looks_like_bright_field
 from tomotime.preprocess.dose import frame_dose, record_dose, series_dose
