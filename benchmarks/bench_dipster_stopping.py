@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--out", type=Path, default=RESULTS / "dipster_stopping_cpu.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    env = environment(args.device)
+    env = environment(torch.device(args.device))
     truth = make_scenario(args.scenario, args.size, args.views, seed=args.seed)
     series = simulate_acquisition(truth, dose=args.dose, seed=args.seed)
     cfg = DipsterConfig(hidden=(256,), base_channels=64, batch_size=8, steps=args.train_steps,
