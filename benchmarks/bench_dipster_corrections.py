@@ -62,7 +62,13 @@ from tomotime.recon.dipster import (  # noqa: E402
     train_ensemble,
     volume_series,
 )
-from tomotime.sim import core_shell_nanorod, fully_mixed, make_scenario, misalign_image, simulate_acquisition  # noqa: E402
+from tomotime.sim import (  # noqa: E402
+    core_shell_nanorod,
+    fully_mixed,
+    make_scenario,
+    misalign_image,
+    simulate_acquisition,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 NET = dict(hidden=(256,), base_channels=32, batch_size=8)
@@ -110,7 +116,8 @@ def train_and_score(series, truth, cfg, **extra) -> tuple[dict, object]:
     seconds = time.perf_counter() - began
     vols = volume_series(result.model, progress=False)
     m = evaluate_against_truth(vols, truth, **extra)
-    row = {"fake_change_percent": fake_change(vols), "ssim": float(m["ssim_mean"]), "ssim_worst": float(m["ssim_worst"]),
+    row = {"fake_change_percent": fake_change(vols), "ssim": float(m["ssim_mean"]),
+           "ssim_worst": float(m["ssim_worst"]),
            "rmse_percent": float(m["rmse_mean"]), "steps": result.steps, "train_seconds": round(seconds, 1)}
     if "alloying" in m:
         row["alloying_error_mean"] = float(m["alloying_error_mean"])
@@ -136,7 +143,8 @@ def part_corrections(args) -> dict:
     sigma_mixed = particle_std(fully_mixed(rod[0]), mask=rod[0] > 0)
     control = {}
     control["dynamic_plain"], _ = train_and_score(rod_series, rod, base, alloying_sigma_mixed=sigma_mixed)
-    control["dynamic_corrected"], (res_c, _) = train_and_score(rod_series, rod, corrected, alloying_sigma_mixed=sigma_mixed)
+    control["dynamic_corrected"], (res_c, _) = train_and_score(rod_series, rod, corrected,
+                                                               alloying_sigma_mixed=sigma_mixed)
     learned = res_c.model.corrections.to_dict()
     control["dynamic_corrected"]["learned_spread"] = {
         "gain_std": float(np.std(learned["gain"])), "shift_rms_px": float(np.sqrt(np.mean(
@@ -211,6 +219,30 @@ def part_preset(args) -> dict:
             "runs": runs}
 
 
+def plot_ensemble(path: Path) -> Path:
+    """Alloying bands (truth-free and with the truth's sigma_inf) beside the truth, from the part's JSON."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    report = json.loads(path.read_text())
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, name, title in ((axes[0], "alloying_truth_sigma", "alloying %, truth's sigma_inf"),
+                            (axes[1], "alloying", "alloying %, truth-free (sigma_inf = 0)")):
+        q = report["quantities"][name]
+        t = np.arange(len(q["mean"]))
+        ax.fill_between(t, q["lower"], q["upper"], alpha=0.35, label=f"band of {report['case']['members']} seeds")
+        ax.plot(t, q["mean"], label="ensemble mean")
+        ax.plot(t, q["truth"], "k--", label="truth")
+        ax.set(xlabel="time step", title=title)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    out = path.with_suffix(".png")
+    fig.savefig(out, dpi=100)
+    return out
+
+
 PARTS = {"corrections": part_corrections, "rowlag": part_rowlag, "ensemble": part_ensemble, "preset": part_preset}
 
 
@@ -240,6 +272,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
         report["wall_seconds"] = round(time.perf_counter() - began, 1)
         path = RESULTS / f"dipster_{name}_{suffix}.json"
         path.write_text(json.dumps(report, indent=1))
+        if name == "ensemble":
+            plot_ensemble(path)
         print(path, json.dumps({k: v for k, v in report.items() if k not in ("environment",)}, indent=1)[:3000])
         written.append(path)
     return written

@@ -53,10 +53,10 @@ from tomotime.recon.dipster import (
     train_dipster,
     volume_series,
 )
+from tomotime.recon.dipster.config import PAPER_PRESET, PAPER_PROJECTION_TV
 from tomotime.recon.dipster.corrections import CorrectionWarning, check_identifiable
 from tomotime.recon.dipster.ensemble import QUANTITIES, check_ensemble_size, ensemble_curves
 from tomotime.recon.dipster.problem import choose_holdout
-from tomotime.recon.dipster.config import PAPER_PRESET, PAPER_PROJECTION_TV
 from tomotime.training import CHECKPOINT_NAME, is_main_process
 
 __all__ = [

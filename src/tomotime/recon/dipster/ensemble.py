@@ -211,5 +211,9 @@ def ensemble_curves(members: Sequence[SpaceTimeDIP | VolumeSeries], quantities: 
 
 def ensemble_band(members: Sequence[SpaceTimeDIP | VolumeSeries], quantity: str | Quantity, *, times: Any = None,
                   angle: float | str | None = None) -> Band:
-    """The band of one ``quantity`` over ``members`` (see :func:`ensemble_curves`); ``.lower``, ``.upper`` for a plot."""
+    """The band of one ``quantity`` over ``members`` (see :func:`ensemble_curves`).
+
+    For a figure: ``band = ensemble_band(models, "alloying")``, then
+    ``plt.fill_between(times, band.lower, band.upper)``.
+    """
     return ensemble_curves(members, {"quantity": quantity}, times=times, angle=angle)["quantity"]
