@@ -4,7 +4,12 @@ Output folder ``OUT``:
 
 * ``volumes.h5`` -- the volume series ``(T, Z, Y, X)``, streamed one time point at a time;
 * ``model.pt`` -- the trained network (``tomotime query`` regenerates any time from it);
-* ``summary.json`` -- command, input, resolved configuration, device, timings, model size;
+* ``summary.json`` -- command, input, resolved configuration, device, timings, model size,
+  and the learned per-view corrections (``--corrections``);
+* ``ensemble.json`` -- with ``--ensemble N``: the band (mean, lower, upper over the
+  members) of the alloying %, the surface-to-volume ratio and the redistributed
+  volume at each time; members ``1 .. N-1`` train in ``members/member_k/``
+  (member 0 is the main run, seed ``--seed``);
 * ``run/`` -- the training run folder: ``config.json`` (resolved, a valid run file),
   ``metrics.csv``, ``checkpoint.pt``, ``summary.json`` and ``model.pt`` of the run.
 
@@ -48,6 +53,9 @@ from tomotime.recon.dipster import (
     train_dipster,
     volume_series,
 )
+from tomotime.recon.dipster.config import PAPER_PRESET, PAPER_PROJECTION_TV
+from tomotime.recon.dipster.corrections import CorrectionWarning, check_identifiable
+from tomotime.recon.dipster.ensemble import QUANTITIES, check_ensemble_size, ensemble_curves
 from tomotime.recon.dipster.problem import choose_holdout
 from tomotime.training import CHECKPOINT_NAME, is_main_process
 
@@ -55,6 +63,8 @@ __all__ = [
     "DipsterOptions",
     "run_dipster",
     "dipster_config",
+    "ensemble_report",
+    "PRESETS",
     "parse_angle",
     "parse_hidden",
     "storage_report",
@@ -70,7 +80,16 @@ log = logging.getLogger(__name__)
 SERIES_FILE = "volumes.h5"
 MODEL_FILE = "model.pt"
 SUMMARY = "summary.json"
+ENSEMBLE_FILE = "ensemble.json"
+MEMBERS_FOLDER = "members"
 OUTPUTS = (SERIES_FILE, MODEL_FILE, SUMMARY)
+
+#: ``--preset`` values (applied over the run file, under the other command-line options).
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "paper": dict(PAPER_PRESET),
+    "paper-experimental": {**PAPER_PRESET, "projection_tv_weight": PAPER_PROJECTION_TV},
+}
 
 _PANEL = "DIP-STER (--method dipster)"
 
@@ -101,6 +120,22 @@ SeedOption = Annotated[Optional[int], typer.Option("--seed", min=0, help="Seed o
 QueryAngleOption = Annotated[Optional[str], typer.Option(
     "--query-angle", help="Tilt angle (deg) at which volumes are generated, or 'own' for the acquisition angle "
                           "at each time (default 0).", rich_help_panel=_PANEL)]
+PresetOption = Annotated[Optional[Literal[tuple(PRESETS)]], typer.Option(
+    "--preset", help="Training recipe: default (measured defaults), paper (the DIP-STER paper's, simulations: "
+                     "cos/sin-theta manifold, Geman-McClure, lr 1e-4 with StepLR, batch 4, no TV) or "
+                     "paper-experimental (plus the paper's 1D TV on the reprojection). Other options override it.",
+    rich_help_panel=_PANEL)]
+CorrectionsOption = Annotated[Optional[str], typer.Option(
+    "--corrections", help="Per-view corrections learned with the network: some of gain,offset,shift "
+                          "(e.g. gain,shift).", rich_help_panel=_PANEL)]
+RowLagOption = Annotated[Optional[float], typer.Option(
+    "--row-lag", help="Tilt advance during one frame (deg): row y was recorded at theta + lag * y / Y.",
+    rich_help_panel=_PANEL)]
+RowTimeLagOption = Annotated[Optional[float], typer.Option(
+    "--row-time-lag", help="Time of one frame (s): row y was recorded at t + lag * y / Y.", rich_help_panel=_PANEL)]
+EnsembleOption = Annotated[Optional[int], typer.Option(
+    "--ensemble", help="Train N >= 2 members (seeds --seed .. --seed+N-1) and write the band of the alloying %, "
+                       "S/V and redistribution to OUT/ensemble.json.", rich_help_panel=_PANEL)]
 ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue the training in OUT/run from its "
                                                              "checkpoint.", rich_help_panel=_PANEL)]
 
@@ -122,6 +157,11 @@ class DipsterOptions:
     patience: int | None = None
     seed: int | None = None
     query_angle: str | None = None
+    preset: str | None = None
+    corrections: str | None = None
+    row_lag: float | None = None
+    row_time_lag: float | None = None
+    ensemble: int | None = None
     resume: bool = False
 
     def given(self) -> list[str]:
@@ -134,11 +174,21 @@ class DipsterOptions:
             ("lr", self.lr, lambda v: v > 0, "a positive learning rate"),
             ("epochs", self.epochs, lambda v: v > 0, "a positive number of passes"),
             ("holdout", self.holdout, lambda v: 0 <= v < 0.5, "a fraction in [0, 0.5)"),
+            ("row_lag", self.row_lag, lambda v: abs(v) <= 90, "a tilt advance in degrees within [-90, 90]"),
+            ("row_time_lag", self.row_time_lag, lambda v: v >= 0, "a non-negative frame time in seconds"),
         ):
             if value is not None and not (math.isfinite(value) and ok(value)):
                 raise InputError(f"{_flag(name)}={value}: expected {expected}")
         angle = parse_angle(self.query_angle, name="--query-angle")
+        if self.ensemble is not None:
+            try:
+                check_ensemble_size(self.ensemble)
+            except InputError as exc:
+                raise InputError(f"--ensemble={self.ensemble}: {str(exc).split(': ', 1)[1]}") from None
+        if self.preset is not None and self.preset not in PRESETS:
+            raise InputError(f"--preset={self.preset!r}: expected one of {', '.join(PRESETS)}")
         return {
+            "corrections": self.corrections, "row_lag": self.row_lag, "row_time_lag": self.row_time_lag,
             "steps": self.steps, "epochs": self.epochs, "lr": self.lr, "batch_size": self.batch_size,
             "manifold": self.manifold, "loss": self.loss, "base_channels": self.base_channels,
             "hidden": None if self.hidden is None else parse_hidden(self.hidden),
@@ -179,16 +229,21 @@ def parse_angle(text: str | None, *, name: str) -> float | str | None:
 
 def dipster_config(options: DipsterOptions, *, run_dir: Path, thickness: int | None = None,
                    device: str = "auto") -> DipsterConfig:
-    """The validated configuration: defaults, then the run file, then the command-line options.
+    """The validated configuration: defaults, then the run file, then ``--preset``, then the other options.
 
     With ``--resume`` and no ``--config`` the run file is ``run_dir/config.json``
     (the configuration of the run being continued); its resolved device is
     replaced by ``device``. ``--epochs`` without ``--steps`` clears the run
     file's ``steps``. ``device="auto"`` does not override a run file's device.
     """
-    return method_config(DipsterConfig, options.run_file, {**options.overrides(), "thickness": thickness},
-                         run_dir=run_dir, resume=options.resume, device=device,
-                         clear_steps=options.epochs is not None and options.steps is None)
+    overrides = {**options.overrides(), "thickness": thickness}
+    config = method_config(DipsterConfig, options.run_file, overrides, run_dir=run_dir, resume=options.resume,
+                           device=device, clear_steps=options.epochs is not None and options.steps is None)
+    preset = PRESETS[options.preset or "default"]
+    if not preset:
+        return config
+    # The preset's None values (no clipping, no averaging) apply too; the other options still win.
+    return config.replace(**{**preset, **{k: v for k, v in overrides.items() if v is not None}})
 
 
 def storage_report(model_bytes: int, shape: tuple[int, ...]) -> dict[str, Any]:
@@ -248,6 +303,24 @@ def _input_summary(file: Path, series: TiltSeries) -> dict[str, Any]:
             **{k: series.metadata.get(k) for k in ("format", "angles_from", "times_from")}}
 
 
+def ensemble_report(members: list, times: np.ndarray | None, angle: float | str | None,
+                    config: DipsterConfig) -> dict[str, Any]:
+    """The bands of the built-in quantities over ``members`` (a quantity that fails is reported, not raised)."""
+    report: dict[str, Any] = {"members": len(members), "seeds": [config.seed + k for k in range(len(members))],
+                              "band": "mean, lower = smallest and upper = largest member value at each time",
+                              "quantities": {}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        volumes = [volume_series(m, times, angle=angle, progress=False) for m in members]
+        for name in QUANTITIES:
+            try:
+                band = ensemble_curves(volumes, {name: name})[name]
+                report["quantities"][name] = band.to_dict()
+            except InputError as exc:
+                report["quantities"][name] = {"error": str(exc)}
+    return report
+
+
 def run_dipster(
     *,
     command: str,
@@ -283,7 +356,9 @@ def run_dipster(
     out = Path(out)
     run_dir = out / RUN_FOLDER
     main = is_main_process()
-    check_run_outputs(out, run_dir, OUTPUTS, overwrite=overwrite, resume=options.resume)
+    outputs = OUTPUTS if options.ensemble is None else (*OUTPUTS[:-1], ENSEMBLE_FILE, SUMMARY)
+    options.overrides()  # option errors before any file check
+    check_run_outputs(out, run_dir, outputs, overwrite=overwrite, resume=options.resume)
     angle = parse_angle(options.query_angle, name="--query-angle")
     config = dipster_config(options, run_dir=run_dir, thickness=thickness, device=device)
     query_angle = "own" if angle == "own" else float(config.query_angle)  # what the volumes are made at
@@ -301,12 +376,23 @@ def run_dipster(
         raise InputError(f"{file}: {exc} (--holdout 0)") from None
     if main:
         _check_times(query_times, series)
+        reason = check_identifiable(series.times, config.correction_window) if config.corrections else None
+        if reason is not None:
+            typer.echo(f"warning: {reason}", err=True)
         if options.resume and not (run_dir / CHECKPOINT_NAME).is_file():
             typer.echo(f"note: no checkpoint in {run_dir}; starting a new run", err=True)
     log.info("training DIP-STER with %s", config)
-    with training_output(out, OUTPUTS, run_dir, overwrite=overwrite, resume=options.resume, main=main) as stage:
+    with training_output(out, outputs, run_dir, overwrite=overwrite, resume=options.resume, main=main) as stage, \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore", CorrectionWarning)  # reported above, once
         began = time.perf_counter()
         result = train_dipster(series, config, run_dir=run_dir, resume=options.resume, overwrite=overwrite)
+        members = [result.model]
+        for k in range(1, options.ensemble or 1):
+            typer.echo(f"ensemble member {k + 1} of {options.ensemble} (seed {config.seed + k})", err=True)
+            members.append(train_dipster(series, config.replace(seed=config.seed + k),
+                                         run_dir=out / MEMBERS_FOLDER / f"member_{k}", resume=options.resume,
+                                         overwrite=overwrite).model)
         train_seconds = time.perf_counter() - began
         began = time.perf_counter()
         with warnings.catch_warnings():
@@ -317,6 +403,8 @@ def run_dipster(
         volumes.data.file.close()
         if stage is None:
             return None
+        if options.ensemble is not None:
+            write_json(stage / ENSEMBLE_FILE, ensemble_report(members, query_times, angle, config))
         save_model(stage / MODEL_FILE, result.model, extra={
             "best_step": result.best_step, "steps": result.steps, "source": str(Path(file).resolve()),
             "query_angle": query_angle})
@@ -340,13 +428,16 @@ def run_dipster(
                          "seconds_all_segments": round(result.seconds, 3)},
             "export_seconds": round(time.perf_counter() - began, 3),
             "storage": storage,
+            "corrections": None if result.model.corrections is None else result.model.corrections.to_dict(),
+            "ensemble": None if options.ensemble is None else {"members": options.ensemble, "file": ENSEMBLE_FILE,
+                                                              "member_runs": MEMBERS_FOLDER},
             "run_dir": RUN_FOLDER,
             "started": started.isoformat(timespec="seconds"),
             "wall_seconds": round(time.perf_counter() - clock, 3),
-            "outputs": list(OUTPUTS),
+            "outputs": list(outputs),
         }
         write_json(stage / SUMMARY, summary)
-    typer.echo(f"wrote {', '.join(str(out / n) for n in OUTPUTS)} (shape {tuple(shape)}; {result.steps} steps, "
+    typer.echo(f"wrote {', '.join(str(out / n) for n in outputs)} (shape {tuple(shape)}; {result.steps} steps, "
                f"best {result.best_step}) and the run folder {run_dir} in {summary['wall_seconds']:.1f} s")
     typer.echo(format_storage(storage))
     return summary

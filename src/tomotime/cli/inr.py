@@ -34,7 +34,8 @@ __all__ = ["run_inr", "inr_config", "DIPSTER_ONLY"]
 log = logging.getLogger(__name__)
 
 #: DIP-STER options of ``tomotime reconstruct`` that an INR run refuses.
-DIPSTER_ONLY = ("manifold", "loss", "hidden", "base_channels", "query_angle")
+DIPSTER_ONLY = ("manifold", "loss", "hidden", "base_channels", "query_angle", "preset", "corrections", "row_lag",
+                "row_time_lag", "ensemble")
 
 
 def inr_config(options: DipsterOptions, *, run_dir: Path, dynamic: bool, align: bool | None, field: str | None,

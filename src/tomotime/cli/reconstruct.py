@@ -39,7 +39,9 @@ from tomotime.cli.common import (
 from tomotime.cli.dipster import (
     BaseChannelsOption,
     BatchSizeOption,
+    CorrectionsOption,
     DipsterOptions,
+    EnsembleOption,
     EpochsOption,
     HiddenOption,
     HoldoutOption,
@@ -47,8 +49,11 @@ from tomotime.cli.dipster import (
     LrOption,
     ManifoldOption,
     PatienceOption,
+    PresetOption,
     QueryAngleOption,
     ResumeOption,
+    RowLagOption,
+    RowTimeLagOption,
     RunFileOption,
     SeedOption,
     StepsOption,
@@ -213,6 +218,11 @@ def reconstruct(
     patience: PatienceOption = None,
     seed: SeedOption = None,
     query_angle: QueryAngleOption = None,
+    preset: PresetOption = None,
+    corrections: CorrectionsOption = None,
+    row_lag: RowLagOption = None,
+    row_time_lag: RowTimeLagOption = None,
+    ensemble: EnsembleOption = None,
     resume: ResumeOption = False,
     no_report: NoReportOption = False,
     align: Annotated[bool, typer.Option("--align", help="INR: learn per-view poses (in-plane angles, shifts) "
@@ -233,7 +243,9 @@ def reconstruct(
     command = command_line(ctx)
     dipster = DipsterOptions(run_file=run_file, steps=steps, epochs=epochs, lr=lr, batch_size=batch_size,
                              manifold=manifold, loss=loss, hidden=hidden, base_channels=base_channels,
-                             holdout=holdout, patience=patience, seed=seed, query_angle=query_angle, resume=resume)
+                             holdout=holdout, patience=patience, seed=seed, query_angle=query_angle, preset=preset,
+                             corrections=corrections, row_lag=row_lag, row_time_lag=row_time_lag, ensemble=ensemble,
+                             resume=resume)
     if method in ("inr", "inr4d"):
         _check_inr_combinations(window=window, iterations=iterations, filter=filter, min_value=min_value,
                                 per_time_mrc=per_time_mrc)

@@ -13,11 +13,25 @@ Typical use::
     volumes, result = reconstruct_dipster(series, config, run_dir="run")
     save_model("rod.pt", result.model)
     later = volume_at(load_model("rod.pt"), t=12.5)
+
+Also: the paper's recipe (``DipsterConfig.paper()``), per-view acquisition
+corrections learned with the network (``corrections=("gain", "shift")``, see
+:mod:`.corrections`), per-row angles and times of a frame recorded while the
+tilt advances (``row_lag``, ``row_time_lag``), and ensembles giving a band on
+any quantity (:mod:`.ensemble`).
 """
 
-from tomotime.recon.dipster.config import LOSSES, MANIFOLDS, DipsterConfig
+from tomotime.recon.dipster.config import CORRECTIONS, LOSSES, MANIFOLDS, PAPER_PRESET, DipsterConfig
+from tomotime.recon.dipster.corrections import CorrectionWarning, ViewCorrections, check_identifiable
+from tomotime.recon.dipster.ensemble import QUANTITIES, Band, band_of, ensemble_band, ensemble_curves, train_ensemble
 from tomotime.recon.dipster.inference import ExtrapolationWarning, volume_at, volume_series
-from tomotime.recon.dipster.losses import data_loss, estimate_noise_scale, geman_mcclure, total_variation
+from tomotime.recon.dipster.losses import (
+    data_loss,
+    estimate_noise_scale,
+    geman_mcclure,
+    total_variation,
+    total_variation_1d,
+)
 from tomotime.recon.dipster.model import SpaceTimeDIP
 from tomotime.recon.dipster.reconstruct import reconstruct_dipster
 from tomotime.recon.dipster.sampling import Normalisation
@@ -29,6 +43,17 @@ __all__ = [
     "DipsterConfig",
     "MANIFOLDS",
     "LOSSES",
+    "CORRECTIONS",
+    "PAPER_PRESET",
+    "ViewCorrections",
+    "CorrectionWarning",
+    "check_identifiable",
+    "Band",
+    "band_of",
+    "train_ensemble",
+    "ensemble_band",
+    "ensemble_curves",
+    "QUANTITIES",
     "SpaceTimeDIP",
     "Normalisation",
     "TrainResult",
@@ -42,5 +67,6 @@ __all__ = [
     "geman_mcclure",
     "data_loss",
     "total_variation",
+    "total_variation_1d",
     "estimate_noise_scale",
 ]

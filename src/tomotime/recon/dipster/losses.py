@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from tomotime.errors import InputError
 
-__all__ = ["geman_mcclure", "data_loss", "total_variation", "estimate_noise_scale"]
+__all__ = ["geman_mcclure", "data_loss", "total_variation", "total_variation_1d", "estimate_noise_scale"]
 
 
 def geman_mcclure(residual: torch.Tensor, scale: float) -> torch.Tensor:
@@ -74,6 +74,15 @@ def total_variation(slices: torch.Tensor) -> torch.Tensor:
     if slices.shape[2] > 1:
         tv = tv + (slices[:, :, 1:] - slices[:, :, :-1]).abs().mean()
     return tv
+
+
+def total_variation_1d(rows: torch.Tensor) -> torch.Tensor:
+    """Mean ``|dx|`` of detector rows ``(B, X)`` (a scalar): the paper's TV on the reprojection."""
+    if rows.ndim != 2:
+        raise InputError(f"rows: expected (B, X), got shape {tuple(rows.shape)}")
+    if rows.shape[1] < 2:
+        return rows.new_zeros(())
+    return (rows[:, 1:] - rows[:, :-1]).abs().mean()
 
 
 def estimate_noise_scale(images: np.ndarray) -> float:

@@ -11,6 +11,7 @@ from torch import nn
 from tomotime.errors import InputError
 from tomotime.models import MappingNetwork, SliceGenerator
 from tomotime.recon.dipster.config import DipsterConfig
+from tomotime.recon.dipster.corrections import ViewCorrections
 from tomotime.recon.dipster.manifold import Manifold
 from tomotime.recon.dipster.sampling import Normalisation
 
@@ -45,9 +46,15 @@ class SpaceTimeDIP(nn.Module):
         Detector rows ``Y`` (the volume's Y size).
     acquisition : dict, optional
         ``{"times": (N,), "angles": (N,)}`` of the training projections, used by
-        ``angle="own"`` queries.
+        ``angle="own"`` queries, and sizing the per-view ``corrections``.
     pixel_size : float
         nm per pixel (the voxel size of generated volumes).
+
+    Attributes
+    ----------
+    corrections : ViewCorrections or None
+        Per-view acquisition corrections learned in training (``config.corrections``);
+        they describe the acquisition, not the specimen, and do not enter generated volumes.
     """
 
     def __init__(self, config: DipsterConfig, slice_shape: tuple[int, int], time_range: tuple[float, float],
@@ -67,6 +74,8 @@ class SpaceTimeDIP(nn.Module):
         self.generator = SliceGenerator(config.latent, self.slice_shape, base_channels=config.base_channels,
                                         seed_size=config.seed_size, min_channels=config.min_channels,
                                         norm=config.norm, activation=config.activation)
+        self.corrections = (ViewCorrections(len(self.acquisition["times"]), config.corrections)
+                            if config.corrections else None)
 
     @property
     def time_range(self) -> tuple[float, float]:

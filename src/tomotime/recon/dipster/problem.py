@@ -28,6 +28,9 @@ class TrainingProblem:
         (resampled onto the ideal geometry when the series has poses).
     times, angles : torch.Tensor, shape (N,)
         Seconds and degrees (float64, on the device).
+    row_times, row_angles : torch.Tensor, shape (N, Y)
+        Time and angle at which each detector row was recorded: ``times`` and
+        ``angles`` plus ``row_time_lag * y / Y`` and ``row_lag * y / Y``.
     train_pairs : torch.Tensor, shape (M, 2)
         ``(projection, row)`` of every training sample (CPU, int64).
     holdout_pairs : torch.Tensor, shape (H, 2)
@@ -41,6 +44,8 @@ class TrainingProblem:
         Robust noise deviation of the normalised data (before the floor).
     slice_shape : (int, int)
         ``(Z, X)``.
+    data_range : float
+        Range of the normalised projections (the scale of learned offsets).
     """
 
     images: torch.Tensor
@@ -53,6 +58,21 @@ class TrainingProblem:
     gm_scale: float
     noise_estimate: float
     slice_shape: tuple[int, int]
+    row_times: torch.Tensor | None = None
+    row_angles: torch.Tensor | None = None
+    data_range: float = 1.0
+
+    def __post_init__(self) -> None:
+        n_rows = self.images.shape[1]
+        if self.row_times is None:
+            self.row_times = self.times[:, None].expand(-1, n_rows)
+        if self.row_angles is None:
+            self.row_angles = self.angles[:, None].expand(-1, n_rows)
+
+
+def row_lags(n_rows: int, lag: float) -> np.ndarray:
+    """Lag ``lag * y / Y`` of each detector row ``y`` (the convention of :mod:`tomotime.sim.acquisition`)."""
+    return float(lag) * np.arange(n_rows, dtype=np.float64) / n_rows
 
 
 def _pairs(flat: np.ndarray, n_rows: int) -> torch.Tensor:
@@ -100,10 +120,15 @@ def prepare_problem(series: TiltSeries, config: DipsterConfig, device: torch.dev
     scale = config.gm_scale
     if scale is None:
         scale = max(config.gm_noise_factor * noise, config.gm_scale_floor * data_range)
+    row_times = series.times[:, None] + row_lags(ny, config.row_time_lag)[None]
+    row_angles = series.angles[:, None] + row_lags(ny, config.row_lag)[None]
     return TrainingProblem(
         images=torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).to(device),
         times=torch.as_tensor(series.times, dtype=torch.float64, device=device),
         angles=torch.as_tensor(series.angles, dtype=torch.float64, device=device),
+        row_times=torch.as_tensor(row_times, dtype=torch.float64, device=device),
+        row_angles=torch.as_tensor(row_angles, dtype=torch.float64, device=device),
+        data_range=max(data_range, 1e-12),
         train_pairs=_pairs(train, ny),
         holdout_pairs=_pairs(held, ny),
         holdout=held,
