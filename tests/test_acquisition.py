@@ -240,8 +240,12 @@ def test_a_single_time_step_is_refused(rod):
 # ---------------------------------------------------------------- the science of the simulated experiment
 
 
+FAST_MIXING = {"sigma": 0.3, "exponent": 1.0}
+"""Ordinary diffusion, three times the default first-step length: a rod mostly mixed in a short series."""
+
+
 def test_alloying_percentage_of_the_simulated_rod_rises_monotonically():
-    truth = make_scenario("nanorod-alloying", 24, steps=12, seed=0)
+    truth = make_scenario("nanorod-alloying", 24, steps=12, seed=0, **FAST_MIXING)
     kw = alloying_kwargs(truth)
     assert kw["sigma_mixed"] == pytest.approx(0.0, abs=1e-6)
     curve = alloying_curve(truth, **kw)
@@ -261,7 +265,7 @@ def test_sliding_window_shows_change_only_when_the_specimen_changes():
     ball in detail.)
     """
     steps, window = 32, 16
-    dynamic = make_scenario("nanorod-alloying", SIZE, steps=steps, seed=0)
+    dynamic = make_scenario("nanorod-alloying", SIZE, steps=steps, seed=0, **FAST_MIXING)
     static = static_series(dynamic[0], steps)
     kw = alloying_kwargs(dynamic)
 
@@ -278,7 +282,7 @@ def test_sliding_window_shows_change_only_when_the_specimen_changes():
     q = steps // 4
     rise = moving_alloying[-q:].mean() - moving_alloying[:q].mean()
     assert np.ptp(still_alloying) < 8.0, still_alloying  # measured 3.3 percentage points
-    assert rise > 15.0, moving_alloying  # measured 22 points (the truth rises from 0 to 99 %)
+    assert rise > 15.0, moving_alloying  # measured 22 points (the truth rises from 0 to 87 %)
     assert rise > 3 * np.ptp(still_alloying)
     assert drift(still) < 0.15  # measured 0.09, from the shorter windows at both ends
-    assert drift(moving) > 1.8 * drift(still)  # measured 0.23
+    assert drift(moving) > 1.8 * drift(still)  # measured 0.22
