@@ -113,3 +113,27 @@ def test_simulate_refuses_a_scenario_file_for_another_scenario(tmp_path):
     result = invoke("simulate", "nanorod-alloying", "--out", tmp_path / "x", "--size", 16, "--steps", 3,
                     "--scenario-file", spec)
     assert_input_error(result, "is for scenario 'nanoshell-damage'")
+
+
+def test_nanostar_retracts_fast_then_levels_off():
+    series = make_scenario("nanostar-retraction", 32, steps=40, seed=0)
+    change = np.array([np.abs(series[t] - series[t - 1]).sum() for t in range(1, 40)])
+    assert change[:8].sum() > 5 * change[20:].sum(), change  # most of the motion in the first fifth
+    totals = np.array([v.sum(dtype=np.float64) for v in series])
+    assert np.abs(totals / totals[0] - 1).max() < 0.03  # constant volume (partial-volume edges)
+
+
+def test_nanocube_alloys_under_a_fixed_silica_shell_with_an_inflection():
+    series = make_scenario("nanocube-silica-alloying", 32, steps=40, seed=0)
+    first = series[0]
+    metal = first >= 0.29
+    assert np.array_equal(series[-1] > 0, first > 0)  # the silica's outer shape never changes
+    assert np.array_equal(series[-1] >= 0.29, metal)
+    totals = np.array([v[metal].sum(dtype=np.float64) for v in series])
+    assert np.abs(totals / totals[0] - 1).max() < 1e-4
+    spread = np.array([v[metal].std() for v in series])
+    rate = -np.diff(spread)
+    assert (rate > -1e-7).all()
+    peak = int(np.argmax(rate))
+    assert 5 <= peak <= 20, rate  # slow start, fastest after about a third of the run, then levelling off
+    assert rate[-5:].max() < 0.2 * rate[peak]

@@ -50,12 +50,31 @@ class NanostarReshapingParameters(_Parameters):
     core_radius: float = Field(0.3, gt=0.0, lt=1.0, description="initial core radius, unit coordinates")
     branch_length: float = Field(0.55, ge=0.0, lt=1.0, description="branch length beyond the core")
     branch_radius: float = Field(0.14, gt=0.0, lt=1.0, description="branch radius, unit coordinates")
+    plateau: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of the branch length left at the end")
+
+
+class NanostarRetractionParameters(_Parameters):
+    """``nanostar-retraction`` (see :func:`tomotime.sim.nanostar_retraction`)."""
+
+    n_branches: int = Field(6, ge=1, le=20, description="number of branches")
+    tau: Optional[float] = Field(None, gt=0.0, le=1e6, description="retraction time in time steps (steps / 10)")
+    plateau: float = Field(0.4, ge=0.0, lt=1.0, description="fraction of the branch length left at the plateau")
+
+
+class NanocubeSilicaAlloyingParameters(_Parameters):
+    """``nanocube-silica-alloying`` (see :func:`tomotime.sim.nanocube_silica_alloying`)."""
+
+    mixing: float = Field(0.6, ge=0.0, le=5.0, description="final mixing length, Au-core half widths")
+    inflection: float = Field(0.35, gt=0.0, lt=1.0, description="time of fastest alloying, fraction of the run")
+    width: float = Field(0.08, gt=0.0, le=0.5, description="width of the logistic, fraction of the run")
 
 
 SCENARIO_PARAMETERS: dict[str, type[_Parameters]] = {
     "nanorod-alloying": NanorodAlloyingParameters,
     "nanoshell-damage": NanoshellDamageParameters,
     "nanostar-reshaping": NanostarReshapingParameters,
+    "nanostar-retraction": NanostarRetractionParameters,
+    "nanocube-silica-alloying": NanocubeSilicaAlloyingParameters,
 }
 
 
