@@ -40,6 +40,7 @@ class NanoshellDamageParameters(_Parameters):
     elastic: float = Field(0.55, ge=0.0, le=5.0, description="elastic deformation strength (paper: 0.55)")
     radius: float = Field(0.7, gt=0.1, lt=1.0, description="outer radius, unit coordinates")
     thickness: float = Field(0.15, gt=0.02, lt=0.6, description="wall thickness, unit coordinates")
+    model: Literal["thinning", "sputter"] = "thinning"
 
 
 class NanostarReshapingParameters(_Parameters):
