@@ -122,3 +122,37 @@ def test_intensity_histograms_per_volume():
     assert h["mean"][1] == pytest.approx(512 / 16**3)
     with pytest.raises(InputError, match="bins"):
         intensity_histograms(np.stack([a]), bins=1)
+
+
+def test_evaluate_adds_the_scenarios_quantities_and_truth_free_ones(tmp_path):
+    import json
+
+    from cli_helpers import invoke
+
+    sim = tmp_path / "sim"
+    assert invoke("simulate", "nanorod-alloying", "--out", sim, "--size", 16, "--steps", 7).exit_code == 0
+    result = invoke("evaluate", sim / "truth.h5", "--truth", sim / "truth.h5", "--out", tmp_path / "e")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "e" / "metrics.json").read_text())["result"]
+    assert metrics["paper_ssim_worst"] == pytest.approx(1.0)
+    assert metrics["paper_rmse_worst"] == 0.0
+    np.testing.assert_allclose(metrics["paper_alloying"], metrics["paper_alloying_truth"])
+    assert metrics["paper_alloying_error_worst"] == 0.0
+    free = invoke("evaluate", sim / "truth.h5", "--out", tmp_path / "f")
+    assert free.exit_code == 0, free.output
+    assert "truth-free" in free.stdout
+    values = json.loads((tmp_path / "f" / "metrics.json").read_text())["result"]
+    assert values["paper_alloying"][0] == pytest.approx(0.0) and values["paper_alloying"][-1] > 0
+    assert values["redistribution_nm3"][0] == 0.0
+    assert "paper_ssim" not in values
+
+
+def test_evaluate_refuses_a_scenario_without_truth(tmp_path):
+    from cli_helpers import assert_input_error, invoke
+
+    sim = tmp_path / "sim"
+    assert invoke("simulate", "nanoshell-damage", "--out", sim, "--size", 16, "--steps", 3).exit_code == 0
+    assert_input_error(invoke("evaluate", sim / "truth.h5", "--scenario", "nanoshell-damage", "--out", tmp_path / "e"),
+                       "--scenario", "--truth")
+    assert_input_error(invoke("evaluate", sim / "truth.h5", "--truth", sim / "truth.h5", "--scenario", "melting",
+                              "--out", tmp_path / "e"), "--scenario 'melting'")
