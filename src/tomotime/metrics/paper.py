@@ -82,6 +82,14 @@ def paper_ssim(recon: Any, truth: Any) -> float:
     return float(structural_similarity(otsu_masked(r), otsu_masked(t), data_range=rng, win_size=SSIM_WIN_SIZE))
 
 
+def _fully_mixed(volume: np.ndarray) -> np.ndarray:
+    """``volume`` with the voxels above its Otsu threshold (the alloying metal) set to their mean."""
+    mixed = volume.copy()
+    metal = volume > otsu_threshold(volume)
+    mixed[metal] = volume[metal].mean(dtype=np.float64)
+    return mixed
+
+
 def _std(volume: np.ndarray, mask: np.ndarray) -> float:
     return float(volume[mask].std(dtype=np.float64))
 
@@ -105,9 +113,10 @@ def paper_alloying_curve(volumes: Iterable[Any], *, truth: Iterable[Any] | None 
     truth : iterable of array_like (Z, Y, X), optional
         The simulated series, same length: the masks come from it, and by
         default ``s0`` is measured on its first volume and ``s_inf`` on its
-        fully mixed state (:func:`tomotime.sim.fully_mixed` of the first
-        volume, inside that state's own paper mask). Without a truth the
-        measure is truth-free: masks from ``volumes``, ``s0`` from its first
+        fully mixed state (the voxels above the first volume's Otsu threshold,
+        the alloying metal, set to their mean; a surrounding shell such as
+        silica is left as it is), inside that state's own paper mask.
+        Without a truth the measure is truth-free: masks from ``volumes``, ``s0`` from its first
         volume and ``s_inf = 0`` unless given (the paper's choice on
         experimental data, which underestimates the alloying).
     sigma_initial, sigma_mixed : float, optional
@@ -124,8 +133,6 @@ def paper_alloying_curve(volumes: Iterable[Any], *, truth: Iterable[Any] | None 
     -------
     ndarray, shape (T,)
     """
-    from tomotime.sim.alloying import fully_mixed
-
     vols = iter(volumes)
     masks = None if truth is None else iter(truth)
     curve: list[float] = []
@@ -150,7 +157,7 @@ def paper_alloying_curve(volumes: Iterable[Any], *, truth: Iterable[Any] | None 
             elif truth is None:
                 s_inf = 0.0
             else:
-                mixed = fully_mixed(ref)
+                mixed = _fully_mixed(ref)
                 s_inf = _std(mixed, paper_mask(mixed))
             if not (np.isfinite(s0) and np.isfinite(s_inf)) or s0 == s_inf:
                 raise InputError(f"sigma_initial={s0}, sigma_mixed={s_inf}: the alloying percentage is undefined")
