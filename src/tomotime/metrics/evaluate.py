@@ -155,9 +155,9 @@ def format_summary_table(summary: Mapping[str, Mapping[str, float]]) -> str:
     """A plain-text table with one row per method of the summary keys present."""
     columns = [("ssim_mean", "SSIM mean", "{:.3f}"), ("ssim_worst", "SSIM worst", "{:.3f}"),
                ("rmse_mean", "RMSE% mean", "{:.2f}"), ("rmse_worst", "RMSE% worst", "{:.2f}"),
-               ("paper_ssim_worst", "pSSIM worst", "{:.3f}"), ("paper_rmse_worst", "pRMSE% worst", "{:.2f}"),
+               ("paper_ssim_worst", "p-SSIM worst", "{:.3f}"), ("paper_rmse_worst", "p-RMSE% wst", "{:.2f}"),
                ("alloying_error_mean", "alloy err pp", "{:.2f}"),
-               ("paper_alloying_error_mean", "pAlloy err pp", "{:.2f}"),
+               ("paper_alloying_error_mean", "p-alloy pp", "{:.2f}"),
                ("surface_to_volume_error_mean", "S/V err %", "{:+.2f}"), ("seconds", "time (s)", "{:.1f}")]
     columns = [c for c in columns if any(c[0] in s for s in summary.values())]
     width = max(12, *(len(m) + 2 for m in summary))
