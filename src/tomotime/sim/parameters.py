@@ -80,6 +80,10 @@ SCENARIO_PARAMETERS: dict[str, type[_Parameters]] = {
 
 
 def _range(field) -> str:
+    from typing import get_args, get_origin
+
+    if get_origin(field.annotation) is Literal:
+        return "one of " + ", ".join(map(str, get_args(field.annotation)))
     low = next((f"{'>=' if hasattr(m, 'ge') else '>'} {getattr(m, 'ge', getattr(m, 'gt', None))}"
                 for m in field.metadata if hasattr(m, "ge") or hasattr(m, "gt")), None)
     high = next((f"{'<=' if hasattr(m, 'le') else '<'} {getattr(m, 'le', getattr(m, 'lt', None))}"
