@@ -144,6 +144,7 @@ def test_evaluate_adds_the_scenarios_quantities_and_truth_free_ones(tmp_path):
     values = json.loads((tmp_path / "f" / "metrics.json").read_text())["result"]
     assert values["paper_alloying"][0] == pytest.approx(0.0) and values["paper_alloying"][-1] > 0
     assert values["redistribution_nm3"][0] == 0.0
+    assert np.shape(values["histograms"]) == (7, 64) and len(values["histogram_edges"]) == 65
     assert "paper_ssim" not in values
 
 

@@ -13,6 +13,7 @@ from tomotime.data import VolumeSeries
 from tomotime.io.atomic import atomic_path, check_output
 from tomotime.io.jsonfile import write_json
 from tomotime.metrics import alloying_curve, evaluate_series
+from tomotime.metrics.histogram import intensity_histograms
 from tomotime.metrics.morphology import redistribution_curve, surface_to_volume
 from tomotime.metrics.paper import paper_alloying_curve, paper_rmse, paper_ssim
 
@@ -43,15 +44,18 @@ def truth_free_quantities(series: VolumeSeries) -> dict[str, Any]:
         ``paper_alloying`` (T,) in %, masks from each volume itself (an
         underestimate, as the paper notes); ``redistribution_nm3``,
         ``redistribution_gained_nm3``, ``redistribution_lost_nm3`` (T,),
-        cumulative, in nm^3 of the series' voxel size; ``surface_to_volume`` (T,) in 1/voxel.
+        cumulative, in nm^3 of the series' voxel size; ``surface_to_volume`` (T,) in 1/voxel;
+        ``histograms`` (T, 64) intensity densities on the shared ``histogram_edges`` (65,).
     """
     redistribution = redistribution_curve(series, voxel_size=series.voxel_size)
+    histograms = intensity_histograms(series, bins=64)
     return {"times": np.asarray(series.times, dtype=np.float64),
             "paper_alloying": paper_alloying_curve(series),
             "redistribution_nm3": redistribution["total_nm3"],
             "redistribution_gained_nm3": redistribution["gained_nm3"],
             "redistribution_lost_nm3": redistribution["lost_nm3"],
-            "surface_to_volume": np.array([surface_to_volume(v) for v in series])}
+            "surface_to_volume": np.array([surface_to_volume(v) for v in series]),
+            "histograms": histograms["counts"], "histogram_edges": histograms["edges"]}
 
 
 def scenario_quantities(recon: VolumeSeries, truth: VolumeSeries, scenario: str, *,
