@@ -157,3 +157,13 @@ def test_evaluate_refuses_a_scenario_without_truth(tmp_path):
                        "--scenario", "--truth")
     assert_input_error(invoke("evaluate", sim / "truth.h5", "--truth", sim / "truth.h5", "--scenario", "melting",
                               "--out", tmp_path / "e"), "--scenario 'melting'")
+
+
+def test_redistribution_figure_is_written(tmp_path):
+    from tomotime.sim import make_scenario
+    from tomotime.viz.redistribution import plot_redistribution
+
+    series = make_scenario("nanostar-retraction", 20, steps=6, seed=0)
+    path = plot_redistribution(series, tmp_path / "redistribution.png")
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
