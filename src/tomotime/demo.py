@@ -152,7 +152,8 @@ def _run(out_dir: Path, volumes, *, size: int, steps: int, window: int, iteratio
          echo, alloying_bands: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None) -> dict[str, Any]:
     started = time.perf_counter()
 
-    echo(f"Simulating nanorod alloying (the paper's curve, about 10 % to 53 %): {size}^3 voxels, {steps} steps, GRS tilt over +-70 deg ...")
+    echo(f"Simulating nanorod alloying (the paper's curve, about 10 % to 53 %): {size}^3 voxels, {steps} steps, "
+         "GRS tilt over +-70 deg ...")
     truth = VolumeSeries(np.stack(list(volumes)))
     series = simulate_acquisition(truth, seed=seed)
     sigma_mixed = mixed_intensity_spread(truth[0])  # 0: a fully mixed particle is uniform

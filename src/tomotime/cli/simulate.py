@@ -119,7 +119,8 @@ def simulate(
         write_tilt_series(stage / "series.mrc", series)
         write_json(stage / "scenario.json", {
             "command": command_line(ctx), "tomotime_version": __version__, "scenario": scenario,
-            "parameters": parameters, "size": size, "steps": steps, "truth_shape": list(shape), "scheme": scheme, "start": start, "stop": stop,
+            "parameters": parameters, "size": size, "steps": steps, "truth_shape": list(shape), "scheme": scheme,
+            "start": start, "stop": stop,
             "dose": dose, "read_noise": read_noise, "shift_std": shift_std, "axis_rotation": axis_rotation,
             "tilt_blur": tilt_blur, "row_lag": row_lag, "seed": seed, "true_poses": series.metadata["true_poses"],
             "wall_seconds": round(time.perf_counter() - began, 3),
