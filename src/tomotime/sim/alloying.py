@@ -93,6 +93,21 @@ def _separable_diffusion(field: np.ndarray, variances: Sequence[float]) -> np.nd
     return out
 
 
+def mix_step(conc: np.ndarray, mask: np.ndarray, variance: float, rng: np.random.Generator,
+             total: float) -> np.ndarray:
+    """One no-flux mixing step of the concentration ``conc`` inside ``mask`` (both float32, same shape).
+
+    ``D <- M (C(D M) + D (1 - C(M)))`` with ``C`` the separable diffusion of
+    per-axis variances ``variance * a / mean(a)`` (voxels^2), ``a`` uniform in
+    [0.5, 1.5] from ``rng``; then rescaled so that ``sum(D) = total``.
+    """
+    aniso = rng.uniform(0.5, 1.5, size=3)
+    variances = variance * aniso / aniso.mean()
+    kept = 1.0 - _separable_diffusion(mask, variances)
+    conc = mask * (_separable_diffusion(conc * mask, variances) + conc * kept)
+    return conc * np.float32(total / conc.sum(dtype=np.float64))
+
+
 def iter_nanorod_alloying(
     size: int | Sequence[int] | None = None,
     steps: int = 100,
@@ -141,12 +156,7 @@ def _subdiffusion(shp, steps: int, rng: np.random.Generator, width: float, expon
     out = np.zeros(shp, dtype=np.float32)
     for step in range(steps):
         if step:
-            var = width**2 * (step**exponent - (step - 1) ** exponent)
-            aniso = rng.uniform(0.5, 1.5, size=3)
-            variances = var * aniso / aniso.mean()
-            kept = 1.0 - _separable_diffusion(mask, variances)
-            conc = mask * (_separable_diffusion(conc * mask, variances) + conc * kept)
-            conc *= np.float32(total / conc.sum(dtype=np.float64))
+            conc = mix_step(conc, mask, width**2 * (step**exponent - (step - 1) ** exponent), rng, total)
         out[box] = mask * (np.float32(_SHELL) + np.float32(_CORE - _SHELL) * np.clip(conc, 0.0, 1.0))
         yield out.copy()
 

@@ -104,6 +104,16 @@ def _sputter(solid: np.ndarray, rate: np.ndarray, rng: np.random.Generator) -> N
     solid.flat[idx[gone]] = False
 
 
+def _never_gain(vol: np.ndarray, previous: float) -> tuple[np.ndarray, float]:
+    """``vol`` scaled down if its total exceeds ``previous``; returns it and its total."""
+    total = float(vol.sum(dtype=np.float64))
+    if total > previous:
+        # the 1e-6 margin absorbs float32 rounding of the rescaled voxels
+        vol *= np.float32(previous / total * (1.0 - 1e-6))
+        total = float(vol.sum(dtype=np.float64))
+    return vol, total
+
+
 def _plane_waves(coords, rng: np.random.Generator, *, components: int, frequencies: tuple[float, float],
                  solenoidal: bool = False) -> list[np.ndarray]:
     """Sums of random plane waves in unit coordinates: ``components`` fields of unit RMS.
@@ -184,12 +194,7 @@ def _thinning(shp, steps, knock_on, elastic, spot_rng, elastic_rng, radius, thic
             if rho > 0:
                 void = np.sqrt((z - c[0]) ** 2 + (y - c[1]) ** 2 + (x - c[2]) ** 2) - np.float32(rho)
                 sdf = np.maximum(sdf, -void)
-        vol = soft_fill(sdf.astype(np.float32), voxel)
-        total = float(vol.sum(dtype=np.float64))
-        if total > previous:
-            vol *= np.float32(previous / total * (1.0 - 1e-6))
-            total = float(vol.sum(dtype=np.float64))
-        previous = total
+        vol, previous = _never_gain(soft_fill(sdf.astype(np.float32), voxel), previous)
         yield vol
 
 
@@ -214,12 +219,7 @@ def _damage(solid, steps, knock_on, elastic, sputter_rng, elastic_rng) -> Iterat
         else:
             vol = ndi.map_coordinates(solid.astype(np.float32), grid - np.stack(displacement), order=1, mode="constant")
             np.clip(vol, 0.0, 1.0, out=vol)
-        total = float(vol.sum(dtype=np.float64))
-        if total > previous:
-            # the 1e-6 margin absorbs float32 rounding of the rescaled voxels
-            vol *= np.float32(previous / total * (1.0 - 1e-6))
-            total = float(vol.sum(dtype=np.float64))
-        previous = total
+        vol, previous = _never_gain(vol, previous)
         yield vol
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from tomotime.data import VolumeSeries
 from tomotime.errors import InputError
 from tomotime.sim._grid import check_nonnegative, check_steps, rounded_box_distance, unit_coordinates, volume_shape
-from tomotime.sim.alloying import _separable_diffusion
+from tomotime.sim.alloying import mix_step
 from tomotime.sim.nanoparticles import core_shell_nanocube
 from tomotime.sim.reshaping import iter_nanostar_reshaping
 
@@ -107,12 +107,7 @@ def _cube_alloying(shp, steps: int, rng: np.random.Generator, mixing: float, fra
     var_total = (mixing * core_voxels) ** 2  # the mixing variance at the end of the run, voxels^2
     for step in range(steps):
         if step:
-            var = var_total * (fraction[step] - fraction[step - 1])
-            aniso = rng.uniform(0.5, 1.5, size=3)
-            variances = var * aniso / aniso.mean()
-            kept = 1.0 - _separable_diffusion(metal, variances)
-            conc = metal * (_separable_diffusion(conc * metal, variances) + conc * kept)
-            conc *= np.float32(total / conc.sum(dtype=np.float64))
+            conc = mix_step(conc, metal, var_total * (fraction[step] - fraction[step - 1]), rng, total)
         vol = metal * (np.float32(_SHELL) + np.float32(_CORE - _SHELL) * np.clip(conc, 0.0, 1.0))
         vol[silica] = _SILICA
         yield vol
