@@ -35,6 +35,10 @@ def static_series(volume: np.ndarray, steps: int) -> VolumeSeries:
     return VolumeSeries(np.repeat(volume[None].astype(np.float32), steps, axis=0))
 
 
+FAST_MIXING = {"sigma": 0.3, "exponent": 1.0}
+"""Ordinary diffusion, three times the default first-step length: a rod mostly mixed in a short series."""
+
+
 def alloying_kwargs(truth: VolumeSeries) -> dict:
     """Particle mask, sigma_0 and sigma_inf measured on the truth, as the papers do."""
     first = truth[0]
@@ -51,7 +55,7 @@ def relative_norms(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 @pytest.fixture(scope="module")
 def rod() -> VolumeSeries:
     """The alloying nanorod, 16^3 voxels, 8 steps, at times 2, 2.5, ... 5.5 s and 0.4 nm voxels."""
-    truth = make_scenario("nanorod-alloying", SIZE, steps=8, seed=0)
+    truth = make_scenario("nanorod-alloying", SIZE, steps=8, seed=0, **FAST_MIXING)
     return VolumeSeries(truth.to_numpy(), times=2.0 + 0.5 * np.arange(8), voxel_size=0.4)
 
 
@@ -238,10 +242,6 @@ def test_a_single_time_step_is_refused(rod):
 
 
 # ---------------------------------------------------------------- the science of the simulated experiment
-
-
-FAST_MIXING = {"sigma": 0.3, "exponent": 1.0}
-"""Ordinary diffusion, three times the default first-step length: a rod mostly mixed in a short series."""
 
 
 def test_alloying_percentage_of_the_simulated_rod_rises_monotonically():
