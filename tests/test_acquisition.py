@@ -35,6 +35,10 @@ def static_series(volume: np.ndarray, steps: int) -> VolumeSeries:
     return VolumeSeries(np.repeat(volume[None].astype(np.float32), steps, axis=0))
 
 
+FAST_MIXING = {"sigma": 0.3, "exponent": 1.0}
+"""Ordinary diffusion, three times the default first-step length: a rod mostly mixed in a short series."""
+
+
 def alloying_kwargs(truth: VolumeSeries) -> dict:
     """Particle mask, sigma_0 and sigma_inf measured on the truth, as the papers do."""
     first = truth[0]
@@ -51,7 +55,7 @@ def relative_norms(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 @pytest.fixture(scope="module")
 def rod() -> VolumeSeries:
     """The alloying nanorod, 16^3 voxels, 8 steps, at times 2, 2.5, ... 5.5 s and 0.4 nm voxels."""
-    truth = make_scenario("nanorod-alloying", SIZE, steps=8, seed=0)
+    truth = make_scenario("nanorod-alloying", SIZE, steps=8, seed=0, **FAST_MIXING)
     return VolumeSeries(truth.to_numpy(), times=2.0 + 0.5 * np.arange(8), voxel_size=0.4)
 
 
@@ -241,7 +245,7 @@ def test_a_single_time_step_is_refused(rod):
 
 
 def test_alloying_percentage_of_the_simulated_rod_rises_monotonically():
-    truth = make_scenario("nanorod-alloying", 24, steps=12, seed=0)
+    truth = make_scenario("nanorod-alloying", 24, steps=12, seed=0, **FAST_MIXING)
     kw = alloying_kwargs(truth)
     assert kw["sigma_mixed"] == pytest.approx(0.0, abs=1e-6)
     curve = alloying_curve(truth, **kw)
@@ -261,7 +265,7 @@ def test_sliding_window_shows_change_only_when_the_specimen_changes():
     ball in detail.)
     """
     steps, window = 32, 16
-    dynamic = make_scenario("nanorod-alloying", SIZE, steps=steps, seed=0)
+    dynamic = make_scenario("nanorod-alloying", SIZE, steps=steps, seed=0, **FAST_MIXING)
     static = static_series(dynamic[0], steps)
     kw = alloying_kwargs(dynamic)
 
@@ -278,7 +282,7 @@ def test_sliding_window_shows_change_only_when_the_specimen_changes():
     q = steps // 4
     rise = moving_alloying[-q:].mean() - moving_alloying[:q].mean()
     assert np.ptp(still_alloying) < 8.0, still_alloying  # measured 3.3 percentage points
-    assert rise > 15.0, moving_alloying  # measured 22 points (the truth rises from 0 to 99 %)
+    assert rise > 15.0, moving_alloying  # measured 22 points (the truth rises from 0 to 87 %)
     assert rise > 3 * np.ptp(still_alloying)
     assert drift(still) < 0.15  # measured 0.09, from the shorter windows at both ends
-    assert drift(moving) > 1.8 * drift(still)  # measured 0.23
+    assert drift(moving) > 1.8 * drift(still)  # measured 0.22

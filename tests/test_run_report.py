@@ -27,7 +27,9 @@ SIZE, STEPS = 16, 8
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
     folder = tmp_path_factory.mktemp("sim") / "sim"
-    result = invoke("simulate", "nanorod-alloying", "--size", SIZE, "--steps", STEPS, "--out", folder)
+    # ordinary diffusion, three times the default first step: the rod changes visibly within 8 steps
+    result = invoke("simulate", "nanorod-alloying", "--size", SIZE, "--steps", STEPS, "--out", folder,
+                    "--param", "sigma=0.3", "--param", "exponent=1")
     assert result.exit_code == 0, result.output
     return folder
 

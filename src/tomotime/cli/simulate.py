@@ -18,6 +18,7 @@ from tomotime.errors import InputError
 from tomotime.geometry import tilt_scheme
 from tomotime.io import VolumeSeriesWriter, read_volume_series, write_json, write_tilt_series
 from tomotime.sim import SCENARIOS, iter_scenario, simulate_acquisition
+from tomotime.sim.parameters import parse_param, read_scenario_file, scenario_parameters
 
 __all__ = ["simulate", "SIMULATION_FILES"]
 
@@ -53,6 +54,22 @@ def _warn_if_empty_views(images: np.ndarray) -> None:
                     empty.size, len(images), empty[0])
 
 
+def _scenario_parameters(scenario: str, params: list[str], scenario_file: Path | None) -> dict:
+    """The scenario file's parameters overridden by each ``--param``, checked against the scenario's ranges."""
+    values: dict = {}
+    if scenario_file is not None:
+        data = read_scenario_file(scenario_file)
+        named = data.pop("scenario", scenario)
+        if named != scenario:
+            raise InputError(f"--scenario-file {scenario_file}: is for scenario {named!r}, not {scenario!r}")
+        values.update(data.pop("parameters", {}) or {})
+        values.update(data)
+    for text in params:
+        key, value = parse_param(text)
+        values[key] = value
+    return scenario_parameters(scenario, values)
+
+
 @handle_errors
 def simulate(
     ctx: typer.Context,
@@ -71,6 +88,11 @@ def simulate(
     tilt_blur: Annotated[float, typer.Option("--tilt-blur", help="Tilt swept during a frame (deg).")] = 0.0,
     row_lag: Annotated[float, typer.Option("--row-lag", help="STEM scan lag: extra tilt at the last row (deg).")] = 0.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the scenario and of the noise.")] = 0,
+    param: Annotated[Optional[list[str]], typer.Option(
+        "--param", help="Scenario parameter name=value (repeatable), e.g. --param sigma=0.09; "
+                        "an unknown name lists the accepted ones, a value out of range names its range.")] = None,
+    scenario_file: Annotated[Optional[Path], typer.Option(
+        "--scenario-file", help="YAML/JSON file of scenario parameters (--param overrides it).")] = None,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Simulate an in situ experiment: writes truth.h5, series.mrc/.rawtlt/.times and scenario.json."""
@@ -81,9 +103,10 @@ def simulate(
     _check_options(size=size, steps=steps, seed=seed, shift_std=shift_std, out=Path(out), dose=dose,
                    read_noise=read_noise, start=start, stop=stop, axis_rotation=axis_rotation, tilt_blur=tilt_blur,
                    row_lag=row_lag)
+    parameters = _scenario_parameters(scenario, param or [], scenario_file)
     angles = tilt_scheme(scheme, steps, start, stop)
     began = time.perf_counter()
-    volumes = iter_scenario(scenario, size=size, steps=steps, seed=seed)  # validates size and steps
+    volumes = iter_scenario(scenario, size=size, steps=steps, seed=seed, **parameters)  # validates size and steps
     with staged_output(out, SIMULATION_FILES, overwrite=overwrite) as stage:
         with VolumeSeriesWriter(stage / "truth.h5", shape=(steps, size, size, size), times=range(steps)) as writer:
             for t, volume in enumerate(volumes):
@@ -96,7 +119,8 @@ def simulate(
         write_tilt_series(stage / "series.mrc", series)
         write_json(stage / "scenario.json", {
             "command": command_line(ctx), "tomotime_version": __version__, "scenario": scenario,
-            "size": size, "steps": steps, "truth_shape": list(shape), "scheme": scheme, "start": start, "stop": stop,
+            "parameters": parameters, "size": size, "steps": steps, "truth_shape": list(shape), "scheme": scheme,
+            "start": start, "stop": stop,
             "dose": dose, "read_noise": read_noise, "shift_std": shift_std, "axis_rotation": axis_rotation,
             "tilt_blur": tilt_blur, "row_lag": row_lag, "seed": seed, "true_poses": series.metadata["true_poses"],
             "wall_seconds": round(time.perf_counter() - began, 3),

@@ -8,7 +8,10 @@ their exact definition in the docstring.
 from tomotime.metrics.alloying import alloying_curve, alloying_percentage, particle_std
 from tomotime.metrics.fsc import fourier_shell_correlation, fsc_resolution
 from tomotime.metrics.image import otsu_mask, otsu_threshold, psnr, rmse_percent, ssim
-from tomotime.metrics.morphology import Redistribution, binarise, surface_to_volume, volume_redistribution
+from tomotime.metrics.histogram import intensity_histograms
+from tomotime.metrics.morphology import (Redistribution, binarise, redistribution_curve, redistribution_map,
+                                         surface_to_volume, volume_redistribution)
+from tomotime.metrics.paper import otsu_masked, paper_alloying_curve, paper_mask, paper_rmse, paper_ssim
 from tomotime.metrics.reprojection import reprojection_error
 from tomotime.metrics.temporal import METRICS, evaluate_series, per_time, summarise
 
@@ -32,4 +35,12 @@ __all__ = [
     "evaluate_series",
     "METRICS",
     "reprojection_error",
+    "redistribution_curve",
+    "redistribution_map",
+    "intensity_histograms",
+    "otsu_masked",
+    "paper_mask",
+    "paper_rmse",
+    "paper_ssim",
+    "paper_alloying_curve",
 ]

@@ -8,6 +8,8 @@ at times ``0 .. T-1`` s; their ``iter_*`` twins yield one volume at a time.
 from tomotime.sim.acquisition import misalign_image, project_rows, simulate_acquisition
 from tomotime.sim.alloying import fully_mixed, iter_nanorod_alloying, mixed_intensity_spread, nanorod_alloying
 from tomotime.sim.beam_damage import iter_nanoshell_damage, nanoshell_damage
+from tomotime.sim.experiments import (iter_nanocube_silica_alloying, iter_nanostar_retraction,
+                                      nanocube_silica_alloying, nanostar_retraction)
 from tomotime.sim.nanoparticles import core_shell_nanocube, core_shell_nanorod, nanoshell, nanostar
 from tomotime.sim.phantoms import PHANTOMS, make_phantom, sea_mine, shepp_logan_3d
 from tomotime.sim.reshaping import iter_nanostar_reshaping, nanostar_reshaping, star_volume
@@ -34,6 +36,10 @@ __all__ = [
     "nanostar_reshaping",
     "iter_nanostar_reshaping",
     "star_volume",
+    "nanostar_retraction",
+    "iter_nanostar_retraction",
+    "nanocube_silica_alloying",
+    "iter_nanocube_silica_alloying",
     "simulate_acquisition",
     "project_rows",
     "misalign_image",

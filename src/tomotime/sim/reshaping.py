@@ -4,8 +4,9 @@ Surface diffusion driven by curvature carries atoms from the sharp branch tips
 to the flatter core, fast while the tips are sharp and ever slower as the
 particle rounds off. Modelled here by branch lengths relaxing exponentially,
 
-    L(t) = L0 * exp(-t / tau),
+    L(t) = L0 * (p + (1 - p) * exp(-t / tau)),
 
+with ``p`` the fraction of the branches left at the plateau (0 by default),
 while the core radius ``R(t)`` is solved (Brent's method) so that the
 particle's volume, computed analytically for the sphere-plus-cones geometry of
 :func:`~tomotime.sim.nanoparticles.nanostar`, stays at its initial value.
@@ -48,12 +49,12 @@ def star_volume(core_radius: float, branch_length: float, branch_radius: float, 
 
 
 def _schedule(steps: int, tau: float, core_radius: float, branch_length: float, branch_radius: float,
-              n_branches: int) -> list[tuple[float, float]]:
+              n_branches: int, plateau: float = 0.0) -> list[tuple[float, float]]:
     """``(core_radius, branch_length)`` for each step at constant :func:`star_volume`."""
     target = star_volume(core_radius, branch_length, branch_radius, n_branches)
     out = []
     for t in range(steps):
-        length = branch_length * np.exp(-t / tau)
+        length = branch_length * (plateau + (1.0 - plateau) * np.exp(-t / tau))
         radius = brentq(lambda r, length=length: star_volume(r, length, branch_radius, n_branches) - target,
                         0.5 * core_radius, 2.0 * core_radius + branch_length, xtol=1e-10)
         out.append((float(radius), float(length)))
@@ -71,6 +72,7 @@ def iter_nanostar_reshaping(
     core_radius: float = 0.3,
     branch_length: float = 0.55,
     branch_radius: float = 0.14,
+    plateau: float = 0.0,
 ) -> Iterator[np.ndarray]:
     """Yield the reshaping nanostar one time step at a time (see :func:`nanostar_reshaping`).
 
@@ -91,7 +93,9 @@ def iter_nanostar_reshaping(
         raise InputError(f"branch_radius={branch_radius}, core_radius={core_radius}: "
                          "expected 0 < branch_radius <= core_radius < 1")
     check_nonnegative(branch_length, "branch_length")
-    schedule = _schedule(steps, tau, core_radius, branch_length, branch_radius, len(directions))
+    if not 0 <= check_nonnegative(plateau, "plateau") < 1:
+        raise InputError(f"plateau={plateau!r}: expected a fraction of the branch length in [0, 1)")
+    schedule = _schedule(steps, tau, core_radius, branch_length, branch_radius, len(directions), plateau)
     if schedule[-1][0] >= 1:
         raise InputError(f"core_radius={core_radius}, branch_length={branch_length}: the grown core "
                          f"(radius {schedule[-1][0]:.2f}) would not fit in the volume; use smaller values")
@@ -118,6 +122,7 @@ def nanostar_reshaping(
     core_radius: float = 0.3,
     branch_length: float = 0.55,
     branch_radius: float = 0.14,
+    plateau: float = 0.0,
 ) -> VolumeSeries:
     """Ground truth of a nanostar whose branches retract while its core grows.
 
@@ -145,6 +150,9 @@ def nanostar_reshaping(
     core_radius, branch_length, branch_radius : float
         Initial star geometry in unit coordinates, as in
         :func:`~tomotime.sim.nanoparticles.nanostar`.
+    plateau : float
+        Fraction of the initial branch length left once the retraction has
+        levelled off (0: the branches vanish).
 
     Returns
     -------
@@ -153,5 +161,5 @@ def nanostar_reshaping(
     """
     volumes = iter_nanostar_reshaping(size, steps, seed, shape=shape, n_branches=n_branches, tau=tau,
                                       core_radius=core_radius, branch_length=branch_length,
-                                      branch_radius=branch_radius)
+                                      branch_radius=branch_radius, plateau=plateau)
     return VolumeSeries(np.stack(list(volumes)))

@@ -16,6 +16,8 @@ from tomotime.errors import InputError
 from tomotime.sim._grid import check_options, check_steps, volume_shape
 from tomotime.sim.alloying import iter_nanorod_alloying, nanorod_alloying
 from tomotime.sim.beam_damage import iter_nanoshell_damage, nanoshell_damage
+from tomotime.sim.experiments import (iter_nanocube_silica_alloying, iter_nanostar_retraction,
+                                      nanocube_silica_alloying, nanostar_retraction)
 from tomotime.sim.reshaping import iter_nanostar_reshaping, nanostar_reshaping
 
 __all__ = ["SCENARIOS", "make_scenario", "iter_scenario"]
@@ -24,12 +26,16 @@ SCENARIOS: dict[str, Callable[..., VolumeSeries]] = {
     "nanorod-alloying": nanorod_alloying,
     "nanoshell-damage": nanoshell_damage,
     "nanostar-reshaping": nanostar_reshaping,
+    "nanostar-retraction": nanostar_retraction,
+    "nanocube-silica-alloying": nanocube_silica_alloying,
 }
 
 _ITERATORS: dict[str, Callable[..., Iterator[np.ndarray]]] = {
     "nanorod-alloying": iter_nanorod_alloying,
     "nanoshell-damage": iter_nanoshell_damage,
     "nanostar-reshaping": iter_nanostar_reshaping,
+    "nanostar-retraction": iter_nanostar_retraction,
+    "nanocube-silica-alloying": iter_nanocube_silica_alloying,
 }
 
 
@@ -70,7 +76,8 @@ def make_scenario(
     Parameters
     ----------
     name : str
-        One of ``nanorod-alloying``, ``nanoshell-damage``, ``nanostar-reshaping``.
+        One of ``nanorod-alloying``, ``nanoshell-damage``, ``nanostar-reshaping``,
+        ``nanostar-retraction``, ``nanocube-silica-alloying``.
     size : int or (int, int, int), optional
         Cube edge (default 64) or ``(Z, Y, X)``; each edge >= 16 voxels.
     steps : int

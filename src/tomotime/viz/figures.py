@@ -73,6 +73,7 @@ def plot_metric_curves(
     path: str | Path,
     *,
     overwrite: bool = False,
+    bands: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]] | None = None,
 ) -> Path:
     """Per-time curves of several metrics for several methods, one panel per metric.
 
@@ -84,12 +85,18 @@ def plot_metric_curves(
         Times in seconds (x axis).
     path : path
         PNG file to write (atomically).
+    bands : mapping ``metric -> {method: (lower (T,), upper (T,))}``, optional
+        Shaded bands (e.g. an ensemble's spread) drawn under the method's curve.
     """
     metrics = list(curves)
+    bands = bands or {}
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.2), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         for method, values in curves[metric].items():
-            ax.plot(times, values, label=method, lw=1.5)
+            line, = ax.plot(times, values, label=method, lw=1.5)
+            if method in bands.get(metric, {}):
+                lower, upper = bands[metric][method]
+                ax.fill_between(times, lower, upper, color=line.get_color(), alpha=0.25, lw=0)
         ax.set_xlabel("time (s)")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
