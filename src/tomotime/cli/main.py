@@ -22,6 +22,7 @@ from tomotime.cli.movie import movie
 from tomotime.cli.order import order
 from tomotime.cli.plan import plan
 from tomotime.cli.query import query
+from tomotime.cli.rapid import calibrate_distortion, correct, train_filter_command
 from tomotime.cli.reconstruct import reconstruct
 from tomotime.cli.report import report
 from tomotime.cli.simulate import simulate
@@ -67,6 +68,9 @@ app.command("export")(export)
 app.command("denoise")(denoise)
 app.command("order")(order)
 app.command("demo")(demo)
+app.command("train-filter")(train_filter_command)
+app.command("calibrate-distortion")(calibrate_distortion)
+app.command("correct")(correct)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ __all__ = ["Profiles", "profile_fwhm", "place_profiles", "sample_profiles", "lin
 def profile_fwhm(profile: np.ndarray, spacing: float = 1.0) -> tuple[float, float]:
     """Full width at half depth and depth of the dark dip in the middle of a 1D profile.
 
-    The baseline is the mean of the outer fifth of the profile on each side,
+    The baseline is the mean of the outer tenth of the profile on each side,
     the dip is the minimum within the central half; the half-depth crossings on
     each side of the minimum are found by linear interpolation.
 
@@ -40,7 +40,7 @@ def profile_fwhm(profile: np.ndarray, spacing: float = 1.0) -> tuple[float, floa
     """
     p = np.asarray(profile, np.float64)
     n = p.size
-    edge = max(1, n // 5)
+    edge = max(1, n // 10)
     base = 0.5 * (p[:edge].mean() + p[-edge:].mean())
     lo, hi = n // 4, n - n // 4
     m = lo + int(np.argmin(p[lo:hi]))
