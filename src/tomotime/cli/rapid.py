@@ -30,7 +30,8 @@ from tomotime.io.read import read_tilt_series
 from tomotime.rapid.distortion import correct_distortion, estimate_distortion, load_calibration, save_calibration
 from tomotime.rapid.projector import row_angles_from_frames
 from tomotime.rapid.tilt_tracking import check_continuous_angles, track_angles
-from tomotime.rapid.unet_filter import UnetFilterConfig, apply_filter, check_pairs, load_filter, train_filter
+from tomotime.rapid.unet_filter import (UnetFilterConfig, apply_filter, check_pairs, load_filter, save_filter,
+                                        train_filter)
 
 __all__ = ["train_filter_command", "calibrate_distortion", "correct", "run_unet_denoise", "read_pairs"]
 
@@ -74,11 +75,7 @@ def train_filter_command(
     """Train the supervised U-Net noise filter on (noisy, averaged) pairs."""
     check_output(out, overwrite=overwrite)
     noisy, ref = read_pairs(pairs, reference)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        noisy, ref = check_pairs(noisy, ref, name=str(pairs))
-    for w in caught:
-        typer.echo(f"warning: {w.message}", err=True)
+    noisy, ref = check_pairs(noisy, ref, name=str(pairs), warn=False)
     options: dict[str, Any] = {"width": width, "depth": depth, "patch": patch, "seed": seed, "device": device}
     if steps is not None:
         options["steps"] = steps
@@ -89,8 +86,11 @@ def train_filter_command(
     except ValueError as exc:
         raise InputError(f"training options: {exc}") from None
     clock = time.perf_counter()
-    result = train_filter(noisy, ref, config, run_dir=run_dir, overwrite=overwrite)
-    from tomotime.rapid.unet_filter import save_filter
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = train_filter(noisy, ref, config, run_dir=run_dir, overwrite=overwrite)
+    for w in caught:
+        typer.echo(f"warning: {w.message}", err=True)
 
     save_filter(out, result.model, overwrite=overwrite,
                 extra={"pairs": str(Path(pairs).name), "n_pairs": int(noisy.shape[0]), "steps": result.steps})

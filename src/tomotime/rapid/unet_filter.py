@@ -74,7 +74,8 @@ def paper_normalise(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     return (x - lo) / scale, lo, scale
 
 
-def check_pairs(noisy: np.ndarray, reference: np.ndarray, *, name: str = "pairs") -> tuple[np.ndarray, np.ndarray]:
+def check_pairs(noisy: np.ndarray, reference: np.ndarray, *, name: str = "pairs",
+                warn: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Check training pairs ``(M, H, W)``; warn when the references are not cleaner than the noisy frames.
 
     Raises
@@ -102,7 +103,7 @@ def check_pairs(noisy: np.ndarray, reference: np.ndarray, *, name: str = "pairs"
     na, _, _ = paper_normalise(a)
     nb, _, _ = paper_normalise(b)
     rough = [float(np.mean(np.abs(np.diff(x, axis=-1)))) for x in (na, nb)]
-    if rough[1] >= 0.9 * rough[0]:
+    if warn and rough[1] >= 0.9 * rough[0]:
         warnings.warn(f"{name}: the references are not cleaner than the noisy images (pixel-to-pixel variation "
                       f"{rough[1]:.3g} vs {rough[0]:.3g}); are the two stacks swapped or unaveraged?", stacklevel=2)
     return a, b
@@ -129,7 +130,7 @@ class UnetFilterMethod:
 
     def __init__(self, noisy: np.ndarray, reference: np.ndarray, config: UnetFilterConfig,
                  device: torch.device) -> None:
-        noisy, reference = check_pairs(noisy, reference)
+        noisy, reference = check_pairs(noisy, reference, warn=False)
         if config.patch % 2**config.depth:
             raise InputError(f"patch={config.patch}: expected a multiple of 2 ** depth = {2**config.depth}")
         self.config, self.device, self.shape = config, device, noisy.shape
@@ -201,6 +202,7 @@ def train_filter(noisy: np.ndarray, reference: np.ndarray, config: UnetFilterCon
                  progress: bool | None = None) -> TrainResult:
     """Train the U-Net filter on pairs ``(M, H, W)``; ``result.model`` is the best :class:`UNet`."""
     config = config if config is not None else UnetFilterConfig()
+    check_pairs(noisy, reference)
     method = UnetFilterMethod(noisy, reference, config, resolve_device(config.device))
     return train(method, run_dir=run_dir, resume=resume, overwrite=overwrite, progress=progress)
 
