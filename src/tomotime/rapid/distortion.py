@@ -77,7 +77,7 @@ def _design(y: np.ndarray, x: np.ndarray, shape: tuple[int, int], dx: int, dy: i
 
 
 def estimate_distortion(fast: np.ndarray, slow: np.ndarray, *, window: int = 24, step: int = 6,
-                        degree_x: int = 6, degree_y: int = 1, upsample: int = 20) -> np.ndarray:
+                        degree_x: int | None = None, degree_y: int = 1, upsample: int = 20) -> np.ndarray:
     """The correction field ``v`` ``(Y, X)`` (pixels) from a fast and a slow scan of the same area.
 
     Parameters
@@ -87,10 +87,14 @@ def estimate_distortion(fast: np.ndarray, slow: np.ndarray, *, window: int = 24,
     window, step : int
         Side and spacing of the correlation windows (pixels).
     degree_x, degree_y : int
-        Degrees of the fitted surface along x and y.
+        Degrees of the fitted surface along x and y (default ``degree_x``: a
+        third of the number of window columns, between 2 and 6, so that narrow
+        frames are not over-fitted at their edges).
     """
     fast, slow = _check_pair(fast, slow)
     yc, xc, v = local_shifts(fast, slow, window=window, step=step, upsample=upsample)
+    if degree_x is None:
+        degree_x = int(np.clip(np.unique(xc).size // 3, 2, 6))
     n_terms = (degree_x + 1) * (degree_y + 1)
     if v.size < 2 * n_terms:
         raise InputError(f"only {v.size} correlation windows for a surface of {n_terms} terms: use larger scans "

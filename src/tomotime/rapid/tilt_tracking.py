@@ -95,12 +95,12 @@ def _refine(response: np.ndarray, guess: np.ndarray, radius: int) -> tuple[np.nd
 
 
 def track_features(images: np.ndarray, start: int, *, sigma: float = 1.5, radius: int = 2,
-                   max_jump: float = 1.0, min_fraction: float = 0.6, **detect) -> np.ndarray:
+                   max_jump: float | None = None, min_fraction: float = 0.6, **detect) -> np.ndarray:
     """Track features through ``images`` ``(N, Y, X)`` from frame ``start`` both ways.
 
     A track ends where its response falls below a third of its start value,
     where its step changes by more than ``max_jump`` pixels from the last
-    (it jumped to another feature) or where it leaves the frame. Returns positions ``(F, N, 2)`` (``nan`` where
+    (if given: it jumped to another feature) or where it leaves the frame. Returns positions ``(F, N, 2)`` (``nan`` where
     untracked) of the features tracked in at least ``min_fraction`` of the frames.
     """
     images = np.asarray(images, np.float64)
@@ -118,7 +118,7 @@ def track_features(images: np.ndarray, start: int, *, sigma: float = 1.5, radius
                 if found is None or found[1] < strength / 3:
                     break
                 step = found[0] - prev
-                if abs(i - start) > 2 and np.abs(step - velocity).max() > max_jump:
+                if max_jump is not None and abs(i - start) > 2 and np.abs(step - velocity).max() > max_jump:
                     break  # a jump onto a neighbouring feature, not smooth motion
                 velocity = step if abs(i - start) == 1 else 0.5 * velocity + 0.5 * step
                 prev = tracks[f, i] = found[0]
@@ -239,9 +239,15 @@ def track_angles(images: np.ndarray, nominal, *, min_tracks: int = MIN_TRACKS, s
         warnings.warn(f"tilt-angle tracking: {len(tracks)} feature(s) tracked through the series, fewer than "
                       f"{min_tracks}; keeping the nominal angles", stacklevel=2)
         return TrackResult(nominal.copy(), len(tracks), float("nan"), np.zeros(images.shape[0]), fallback=True)
-    for _ in range(3):  # drop observations where a track jumped to a neighbouring feature, refit
+    result = None
+    for _ in range(6):  # drop tracks that do not move rigidly (jumps, line crossings), then single outliers
         result = fit_angles(tracks, nominal, images.shape[2], images.shape[1], smooth=smooth,
                             scan_fraction=scan_fraction, anchors=anchors)
+        per_track = np.sqrt(np.nanmean(result.misfit**2, axis=1))
+        bad = per_track > max(2 * np.median(per_track), 0.5)
+        if bad.any() and (~bad).sum() >= min_tracks:
+            tracks = tracks[~bad]
+            continue
         misfit = np.abs(result.misfit)
         limit = max(4 * 1.4826 * np.nanmedian(misfit), 0.75)
         if not (misfit > limit).any():
