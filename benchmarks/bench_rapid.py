@@ -222,12 +222,13 @@ def _figure(rapid, filtered, corrected, tracked, args) -> None:
 
 def part_selfsup(args, device, model) -> dict:
     noise = NoiseModel()
-    specimen = dislocation_specimen((24, 128, 128), seed=7)
+    specimen = dislocation_specimen((24, 96, 96), seed=7)
     rapid = simulate_rapid(specimen, distortion=None, noise=noise, seed=7)
     rng = np.random.default_rng(8)
     reference = fast_scan_noise(rapid.clean, noise.scaled(50), rng)
     clock = time.perf_counter()
-    config = UdvdConfig(blind_spot="3x3", steps=args.udvd_steps, device=str(device), seed=0)
+    config = UdvdConfig(blind_spot="3x3", steps=args.udvd_steps, eval_every=100, holdout_crop=96, device=str(device),
+                        seed=0)
     result, norm = train_udvd(rapid.images, config, progress=False)
     t_udvd = time.perf_counter() - clock
     udvd = apply_denoiser(result.model, norm, rapid.images)
@@ -270,7 +271,7 @@ def main() -> None:
     args.train_fields, args.test_fields = (4, 2) if args.quick else ((40, 10) if big else (12, 5))
     args.unet_steps = 30 if args.quick else (3000 if big else 600)
     args.width = 32 if big else 16
-    args.udvd_steps = 20 if args.quick else (2000 if big else 300)
+    args.udvd_steps = 20 if args.quick else (2000 if big else 200)
     args.seeds = [11] if args.quick else [11, 12]
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"rapid_{args.tag}{'_quick' if args.quick else ''}.json"
