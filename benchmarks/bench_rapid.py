@@ -38,8 +38,9 @@ from tomotime.rapid.distortion import correct_distortion, estimate_distortion  #
 from tomotime.rapid.lines import line_measures  # noqa: E402
 from tomotime.rapid.reconstruct import reconstruct_rapid  # noqa: E402
 from tomotime.rapid.projector import row_angles_from_frames  # noqa: E402
-from tomotime.rapid.simulate import (NoiseModel, ScanDistortion, Timing, calibration_pair, fast_scan_noise,  # noqa: E402
-                                     filter_pairs, simulate_conventional, simulate_rapid)
+from tomotime.rapid.simulate import (  # noqa: E402
+    NoiseModel, ScanDistortion, Timing, calibration_pair, fast_scan_noise, filter_pairs, simulate_conventional,
+    simulate_rapid)
 from tomotime.rapid.specimen import dislocation_specimen  # noqa: E402
 from tomotime.rapid.tilt_tracking import fit_angles, track_angles  # noqa: E402
 from tomotime.rapid.unet_filter import (UnetFilterConfig, apply_filter, load_filter, paper_normalise,  # noqa: E402
@@ -126,7 +127,8 @@ def part_recon(args, device, model) -> dict:
     warp = ScanDistortion()
     for shape in ((128, 128), (48, 64)):
         fast, slow = calibration_pair(shape, distortion=warp, seed=5)
-        field = estimate_distortion(fast, slow, window=24 if min(shape) >= 64 else 16, step=6 if min(shape) >= 64 else 4)
+        big = min(shape) >= 64
+        field = estimate_distortion(fast, slow, window=24 if big else 16, step=6 if big else 4)
         true = warp.correction_field(shape)
         ok = np.isfinite(true)
         out[f"distortion_{shape[0]}x{shape[1]}"] = {"residual_rms_px": _rms((field - true)[ok]),

@@ -69,7 +69,8 @@ def line_centres(volume: np.ndarray, axis: int, *, threshold: float | None = Non
     return np.array(out, np.float64).reshape(-1, 3)
 
 
-def match_centres(a: np.ndarray, b: np.ndarray, axis: int, *, max_distance: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
+def match_centres(a: np.ndarray, b: np.ndarray, axis: int, *,
+                  max_distance: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
     """Pairs of centres in the same cross-section (equal coordinate ``axis``) within ``max_distance`` px.
 
     Returns the matched rows of ``a`` and ``b`` as two ``(M, 3)`` arrays.

@@ -33,7 +33,8 @@ from tomotime.errors import InputError
 from tomotime.rapid.specimen import Specimen, bright_field, dislocation_specimen
 from tomotime.sim.acquisition import project_rows
 
-__all__ = ["Timing", "ScanDistortion", "NoiseModel", "RapidSeries", "goniometer_angle", "fast_scan_noise", "frame_schedule",
+__all__ = ["Timing", "ScanDistortion", "NoiseModel", "RapidSeries", "goniometer_angle", "fast_scan_noise",
+           "frame_schedule",
            "simulate_rapid", "simulate_conventional", "filter_pairs", "calibration_pair"]
 
 

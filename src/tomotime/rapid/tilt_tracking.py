@@ -100,8 +100,9 @@ def track_features(images: np.ndarray, start: int, *, sigma: float = 1.5, radius
 
     A track ends where its response falls below a third of its start value,
     where its step changes by more than ``max_jump`` pixels from the last
-    (if given: it jumped to another feature) or where it leaves the frame. Returns positions ``(F, N, 2)`` (``nan`` where
-    untracked) of the features tracked in at least ``min_fraction`` of the frames.
+    (if given: it jumped to another feature) or where it leaves the frame.
+    Returns positions ``(F, N, 2)`` (``nan`` where untracked) of the features
+    tracked in at least ``min_fraction`` of the frames.
     """
     images = np.asarray(images, np.float64)
     n = images.shape[0]
