@@ -47,7 +47,7 @@ from tomotime.training import TrainingCollapsed
 
 __all__ = ["denoise", "run_denoise", "METHODS", "upsnr_report"]
 
-METHODS = ("udvd", "udvd-3x3", "single", "gaussian")
+METHODS = ("udvd", "udvd-3x3", "single", "gaussian", "unet")
 _REACH = {"udvd": 2, "udvd-3x3": 2, "single": 0, "gaussian": 0}
 
 
@@ -146,7 +146,9 @@ def denoise(
     out: OutDirOption,
     method: Annotated[Literal[METHODS], typer.Option(
         "--method", help="udvd (5 frames, 1-px blind spot), udvd-3x3 (for spatially correlated noise), single "
-                         "(one frame, blind spot), gaussian (width chosen by uMSE).")] = "udvd",
+                         "(one frame, blind spot), gaussian (width chosen by uMSE), unet (a supervised filter "
+                         "trained with 'tomotime train-filter'; needs --model).")] = "udvd",
+    model: Annotated[Optional[Path], typer.Option("--model", help="Trained U-Net filter (--method unet).")] = None,
     preset: Annotated[Optional[Literal["fast", "paper"]], typer.Option(
         "--preset", help="Network: fast (one blind U-Net, default) or paper (the UDVD paper's).")] = None,
     steps: Annotated[Optional[int], typer.Option("--steps", min=1, help="Training steps (overrides --epochs).")] = None,
@@ -168,6 +170,12 @@ def denoise(
     no_report: NoReportOption = False,
 ) -> None:
     """Denoise a frame series without clean data; report uPSNR before and after."""
+    if method == "unet":
+        from tomotime.cli.rapid import run_unet_denoise
+
+        run_unet_denoise(file=file, out=out, model=model, overwrite=overwrite, device=device,
+                         command=command_line(ctx))
+        return
     if method == "gaussian" and any(v is not None for v in (preset, steps, epochs, crop, batch_size, lr, holdout,
                                                             run_file)):
         raise InputError("--method gaussian takes no training options")

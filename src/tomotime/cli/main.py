@@ -25,6 +25,7 @@ from tomotime.cli.order import order
 from tomotime.cli.plan import plan
 from tomotime.cli.preprocess import preprocess
 from tomotime.cli.query import query
+from tomotime.cli.rapid import calibrate_distortion, correct, train_filter_command
 from tomotime.cli.reconstruct import reconstruct
 from tomotime.cli.report import report
 from tomotime.cli.simulate import simulate
@@ -73,6 +74,9 @@ app.command("demo")(demo)
 app.command("preprocess")(preprocess)
 app.command("align")(align)
 app.command("check")(check)
+app.command("train-filter")(train_filter_command)
+app.command("calibrate-distortion")(calibrate_distortion)
+app.command("correct")(correct)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,296 @@
+"""Rapid (five-second) STEM tomography on the simulated experiment: filters, corrections, reconstruction.
+
+Parts (each about 2-5 minutes on a shared 2-core CPU, one torch thread)::
+
+    python benchmarks/bench_rapid.py --part filters    # Tables 1-3: U-Net vs BM3D / best classical filter
+    python benchmarks/bench_rapid.py --part recon      # distortion, tilt angles, Delta G, time-lag-aware SIRT
+    python benchmarks/bench_rapid.py --part selfsup    # blind-spot (UDVD) on the rapid series vs the U-Net
+    python benchmarks/bench_rapid.py --device cuda     # all parts on a GPU (results/rapid_gpu.json)
+
+Each part updates its section of ``results/rapid_<cpu|gpu>.json``; ``filters``
+also saves the trained U-Net (``results/rapid_unet.pt``, used by the other
+parts) and ``recon`` draws ``results/rapid_cpu.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from environment import environment  # noqa: E402
+
+from tomotime.denoise import UdvdConfig, apply_denoiser, train_udvd  # noqa: E402
+from tomotime.device import resolve_device  # noqa: E402
+from tomotime.errors import InputError  # noqa: E402
+from tomotime.metrics.image import psnr  # noqa: E402
+from tomotime.metrics.unsupervised import temporal_umse  # noqa: E402
+from tomotime.rapid.classical import best_classical, bm3d_available, classical_filter  # noqa: E402
+from tomotime.rapid.dislocations import binarise_series, centre_differences  # noqa: E402
+from tomotime.rapid.distortion import correct_distortion, estimate_distortion  # noqa: E402
+from tomotime.rapid.lines import line_measures  # noqa: E402
+from tomotime.rapid.reconstruct import reconstruct_rapid  # noqa: E402
+from tomotime.rapid.projector import row_angles_from_frames  # noqa: E402
+from tomotime.rapid.simulate import (  # noqa: E402
+    NoiseModel, ScanDistortion, Timing, calibration_pair, fast_scan_noise, filter_pairs, simulate_conventional,
+    simulate_rapid)
+from tomotime.rapid.specimen import dislocation_specimen  # noqa: E402
+from tomotime.rapid.tilt_tracking import fit_angles, track_angles  # noqa: E402
+from tomotime.rapid.unet_filter import (UnetFilterConfig, apply_filter, load_filter, paper_normalise,  # noqa: E402
+                                        save_filter, train_filter)
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TILTS = (0.0, 20.0, 40.0, 60.0, 70.0)
+
+
+def _norm(image: np.ndarray) -> np.ndarray:
+    return paper_normalise(image)[0]
+
+
+def _scores(filtered_norm: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+    ref = _norm(reference)
+    out = {"psnr_db": psnr(filtered_norm, ref, data_range=1.0)}
+    out.update(line_measures(filtered_norm, ref))
+    return out
+
+
+def _summarise(rows: list[dict], tilts: np.ndarray) -> dict[str, dict]:
+    table = {}
+    for tilt in sorted(set(tilts.tolist())):
+        sel = [r for r, t in zip(rows, tilts) if t == tilt]
+        table[f"{tilt:g}"] = {k: [float(np.mean([r[k] for r in sel])), float(np.std([r[k] for r in sel]))]
+                              for k in ("psnr_db", "relative_width", "relative_intensity")}
+    return table
+
+
+def part_filters(args, device) -> dict:
+    clock = time.perf_counter()
+    train = filter_pairs(args.train_fields, TILTS, seed=0)
+    test = filter_pairs(args.test_fields, TILTS, seed=1000)
+    t_data = time.perf_counter() - clock
+    config = UnetFilterConfig(steps=args.unet_steps, width=args.width, depth=3, eval_every=50, device=str(device))
+    clock = time.perf_counter()
+    result = train_filter(train["noisy"], train["reference"], config, progress=False)
+    t_train = time.perf_counter() - clock
+    save_filter(RESULTS / "rapid_unet.pt", result.model, overwrite=True, extra={"benchmark": "bench_rapid.py"})
+    tune = slice(0, None, max(1, len(train["noisy"]) // 10))
+    clock = time.perf_counter()
+    names = ["gaussian", "nl_means", "tv", "wavelet"]
+    name, strength, tuning = best_classical(train["noisy"][tune], train["reference"][tune], names=names)
+    t_tune = time.perf_counter() - clock
+    unet_out = apply_filter(result.model, test["noisy"])
+    rows = {"unet": [], "classical": [], "noisy": []}
+    if bm3d_available():
+        rows["bm3d"] = []
+        few = slice(0, None, max(1, len(train["noisy"]) // 5))
+        bm3d_strength = max((1.0, 2.0), key=lambda s: np.mean(
+            [psnr(_norm(classical_filter(a, "bm3d", s)), _norm(b), data_range=1.0)
+             for a, b in zip(train["noisy"][few], train["reference"][few])]))
+    for k in range(len(test["noisy"])):
+        noisy, ref = test["noisy"][k], test["reference"][k]
+        rows["unet"].append(_scores(unet_out[k], ref))
+        rows["classical"].append(_scores(_norm(classical_filter(noisy, name, strength)), ref))
+        rows["noisy"].append({"psnr_db": psnr(_norm(noisy), _norm(ref), data_range=1.0),
+                              "relative_width": float("nan"), "relative_intensity": float("nan")})
+        if "bm3d" in rows:
+            rows["bm3d"].append(_scores(_norm(classical_filter(noisy, "bm3d", bm3d_strength)), ref))
+    tables = {m: _summarise(r, test["tilts"]) for m, r in rows.items()}
+    return {
+        "setup": {"frame_px": list(train["noisy"].shape[1:]), "train_pairs": len(train["noisy"]),
+                  "test_fields_per_tilt": args.test_fields, "tilts": TILTS, "noise": NoiseModel().__dict__,
+                  "reference": "average of 50 fast frames", "unet": {"width": args.width, "depth": 3, "patch": 64,
+                                                                   "steps": result.steps,
+                                                                   "best_step": result.best_step},
+                  "classical_choice": f"{name} (strength {strength})", "classical_tuning_psnr_db": tuning,
+                  "bm3d_strength": bm3d_strength if "bm3d" in rows else None,
+                  "metrics": "PSNR of min-shifted/max-normalised images against the normalised 50-frame average; "
+                             "relative width/intensity: FWHM/depth of automatic line profiles over the reference's"},
+        "tables": tables,
+        "seconds": {"data": round(t_data, 1), "unet_training": round(t_train, 1), "classical_tuning": round(t_tune, 1)},
+    }
+
+
+def _rms(a: np.ndarray) -> float:
+    return float(np.sqrt(np.nanmean(np.asarray(a) ** 2)))
+
+
+def part_recon(args, device, model) -> dict:
+    out: dict = {}
+    # Distortion calibration on a cross-grating, 128 x 128 and the series' frame size.
+    warp = ScanDistortion()
+    for shape in ((128, 128), (48, 64)):
+        fast, slow = calibration_pair(shape, distortion=warp, seed=5)
+        big = min(shape) >= 64
+        field = estimate_distortion(fast, slow, window=24 if big else 16, step=6 if big else 4)
+        true = warp.correction_field(shape)
+        ok = np.isfinite(true)
+        out[f"distortion_{shape[0]}x{shape[1]}"] = {"residual_rms_px": _rms((field - true)[ok]),
+                                                    "uncorrected_rms_px": _rms(true[ok]),
+                                                    "residual_max_px": float(np.abs(field - true)[ok].max())}
+    field48 = estimate_distortion(*calibration_pair((48, 64), distortion=warp, seed=6), window=16, step=4)
+    vol_shape = (32, 48, 64)
+    cases = {"paper_timing": Timing(), "slow_scan": Timing(scan_time=0.07, store_time=0.0)}
+    for label, timing in cases.items():
+        per_seed = []
+        for seed in args.seeds:
+            specimen = dislocation_specimen(vol_shape, seed=seed)
+            rapid = simulate_rapid(specimen, timing=timing, distortion=warp, seed=seed)
+            conv = simulate_conventional(specimen, seed=seed + 100)
+            filtered = apply_filter(model, rapid.images)
+            corrected = correct_distortion(filtered, field48)
+            fraction = timing.scan_time / (timing.scan_time + timing.store_time)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                tracked = track_angles(corrected, rapid.nominal_angles, scan_fraction=fraction)
+            oracle = _oracle_track_fit(specimen, rapid, fraction, seed)
+            binary = binarise_series(corrected)
+            reference = reconstruct_rapid(binarise_series(conv.images), conv.nominal_angles, thickness=vol_shape[0])
+            recons = {
+                "nominal_uniform": rapid.nominal_angles,
+                "tracked_uniform": tracked.angles,
+                "tracked_row_lag": row_angles_from_frames(tracked.angles, vol_shape[1], fraction),
+                "true_uniform": rapid.frame_angles,
+                "true_row_lag": rapid.row_angles,
+            }
+            dg = {}
+            for k, a in recons.items():
+                try:
+                    dg[k] = centre_differences(reconstruct_rapid(binary, a, thickness=vol_shape[0]), reference)
+                except InputError as exc:
+                    dg[k] = {"error": str(exc)}
+            per_seed.append({
+                "seed": seed, "frames": int(rapid.images.shape[0]),
+                "angles": {"tracked_rms_deg": _rms(tracked.angles - rapid.frame_angles),
+                           "nominal_rms_deg": _rms(rapid.nominal_angles - rapid.frame_angles),
+                           "features": tracked.n_tracks, "fallback": tracked.fallback,
+                           "fit_of_true_feature_tracks_rms_deg": oracle,
+                           "warnings": [str(w.message) for w in caught]},
+                "delta_g_px": dg,
+            })
+            if label == "paper_timing" and seed == args.seeds[0]:
+                _figure(rapid, filtered, corrected, tracked, args)
+        out[label] = {"lag_per_frame_deg": timing.lag_per_frame, "scan_fraction": timing.scan_time /
+                      (timing.scan_time + timing.store_time), "seeds": per_seed}
+    out["setup"] = {"volume": vol_shape, "field_px": vol_shape[2], "sirt_iterations": 50,
+                    "pipeline": "U-Net filter -> distortion correction -> angle tracking -> binarisation -> SIRT; "
+                                "reference: conventional series (2-degree steps, 53x dose) binarised -> SIRT"}
+    return out
+
+
+def _oracle_track_fit(specimen, rapid, fraction: float, seed: int) -> float:
+    """Angle RMS error of the angle fit alone, on the true marker columns (0.3 px noise, per-row lag)."""
+    rng = np.random.default_rng(seed)
+    z, y, x = specimen.particle_positions.T
+    ny, nx = rapid.images.shape[1:]
+    rows = np.clip(np.round(y + (ny - 1) / 2).astype(int), 0, ny - 1)
+    theta = np.radians(rapid.row_angles[:, rows].T)  # (P, N)
+    cols = x[:, None] * np.cos(theta) - z[:, None] * np.sin(theta) + (nx - 1) / 2
+    cols = cols + rng.normal(0, 0.3, cols.shape)
+    cols[(cols < 3) | (cols > nx - 4)] = np.nan
+    tracks = np.stack([np.broadcast_to((y + (ny - 1) / 2)[:, None], cols.shape), cols], axis=-1)
+    fit = fit_angles(tracks, rapid.nominal_angles, nx, ny, scan_fraction=fraction)
+    return _rms(fit.angles - rapid.frame_angles)
+
+
+def _figure(rapid, filtered, corrected, tracked, args) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    i = int(np.argmin(np.abs(rapid.nominal_angles - 40)))
+    fig, ax = plt.subplots(1, 4, figsize=(14, 3.2))
+    for a, img, title in zip(ax[:3], (rapid.images[i], filtered[i], corrected[i]),
+                             ("rapid frame (noisy, distorted)", "U-Net filtered", "distortion corrected")):
+        a.imshow(img, cmap="gray")
+        a.set_title(title, fontsize=9)
+        a.axis("off")
+    ax[3].plot(rapid.times, rapid.nominal_angles - rapid.frame_angles, label="nominal - true")
+    ax[3].plot(rapid.times, tracked.angles - rapid.frame_angles, label="tracked - true")
+    ax[3].set_xlabel("time (s)")
+    ax[3].set_ylabel("angle error (deg)")
+    ax[3].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(RESULTS / f"rapid_{args.tag}.png", dpi=110)
+    plt.close(fig)
+
+
+def part_selfsup(args, device, model) -> dict:
+    noise = NoiseModel()
+    specimen = dislocation_specimen((24, 96, 96), seed=7)
+    rapid = simulate_rapid(specimen, distortion=None, noise=noise, seed=7)
+    rng = np.random.default_rng(8)
+    reference = fast_scan_noise(rapid.clean, noise.scaled(50), rng)
+    clock = time.perf_counter()
+    config = UdvdConfig(blind_spot="3x3", steps=args.udvd_steps, eval_every=100, holdout_crop=96, device=str(device),
+                        seed=0)
+    result, norm = train_udvd(rapid.images, config, progress=False)
+    t_udvd = time.perf_counter() - clock
+    udvd = apply_denoiser(result.model, norm, rapid.images)
+    unet = apply_filter(model, rapid.images)
+    frames = [int(np.argmin(np.abs(rapid.frame_angles - t))) for t in (-70, -60, -40, -20, 0, 20, 40, 60, 70)]
+    rows = {"unet": [], "udvd": []}
+    for i in frames:
+        rows["unet"].append(_scores(unet[i], reference[i]))
+        rows["udvd"].append(_scores(_norm(udvd[i]), reference[i]))
+    mean = {m: {k: float(np.mean([r[k] for r in v])) for k in ("psnr_db", "relative_width", "relative_intensity")}
+            for m, v in rows.items()}
+    # uMSE (no references): the U-Net's normalised output mapped to the frame's units by least squares.
+    unet_units = np.empty_like(unet)
+    for i in range(len(unet)):
+        a = np.column_stack([unet[i].ravel(), np.ones(unet[i].size)])
+        coef = np.linalg.lstsq(a, rapid.images[i].ravel(), rcond=None)[0]
+        unet_units[i] = unet[i] * coef[0] + coef[1]
+    umse = {"unet": float(np.mean(temporal_umse(unet_units, rapid.images, reach=0)[0])),
+            "udvd": float(np.mean(temporal_umse(udvd, rapid.images, reach=2)[0]))}
+    return {"frames_scored": frames, "mean": mean,
+            "psnr_gap_db": mean["unet"]["psnr_db"] - mean["udvd"]["psnr_db"],
+            "width_gap": abs(mean["udvd"]["relative_width"] - mean["unet"]["relative_width"]),
+            "umse_temporal": umse,
+            "udvd": {"blind_spot": "3x3", "steps": result.steps, "seconds": round(t_udvd, 1)},
+            "note": "temporal uMSE references are neighbouring frames of a continuous tilt (2-6 degrees apart), "
+                    "so both uMSE values include that signal change"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--part", choices=("filters", "recon", "selfsup", "all"), default="all")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--quick", action="store_true", help="Tiny settings (a smoke run; not for the tables).")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+    args.tag = "gpu" if device.type == "cuda" else "cpu"
+    big = device.type == "cuda"
+    args.train_fields, args.test_fields = (4, 2) if args.quick else ((40, 10) if big else (12, 5))
+    args.unet_steps = 30 if args.quick else (3000 if big else 600)
+    args.width = 32 if big else 16
+    args.udvd_steps = 20 if args.quick else (2000 if big else 200)
+    args.seeds = [11] if args.quick else [11, 12]
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"rapid_{args.tag}{'_quick' if args.quick else ''}.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data["environment"] = environment(device)
+    parts = ("filters", "recon", "selfsup") if args.part == "all" else (args.part,)
+    for part in parts:
+        clock = time.perf_counter()
+        if part == "filters":
+            data["filters"] = part_filters(args, device)
+        else:
+            model = load_filter(RESULTS / "rapid_unet.pt", device=device)
+            data[part] = (part_recon if part == "recon" else part_selfsup)(args, device, model)
+        data[part]["wall_seconds"] = round(time.perf_counter() - clock, 1)
+        path.write_text(json.dumps(data, indent=1, default=float))
+        print(f"{part}: {data[part]['wall_seconds']} s -> {path}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

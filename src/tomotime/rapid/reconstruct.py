@@ -1,0 +1,44 @@
+"""SIRT reconstruction of a (binarised) rapid series: uniform angles per view, or one angle per row."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from tomotime.errors import InputError
+from tomotime.physics import VolumeProjector
+from tomotime.rapid.projector import RowAngleProjector
+from tomotime.solvers import sirt
+
+__all__ = ["reconstruct_rapid"]
+
+
+def reconstruct_rapid(series: np.ndarray, angles, *, thickness: int, iterations: int = 50,
+                      device="cpu", progress: bool | None = False) -> np.ndarray:
+    """SIRT (non-negative) of a series ``(N, Y, X)`` into a slab volume ``(thickness, Y, X)``.
+
+    Parameters
+    ----------
+    series : numpy.ndarray, shape (N, Y, X)
+        Projections (e.g. binarised line maps).
+    angles : array_like, shape (N,) or (N, Y)
+        One angle per view (the usual model) or one per view and row (time-lag aware), degrees.
+    thickness : int
+        Volume extent along the beam (Z, pixels).
+    iterations : int
+        SIRT iterations (50 in the paper).
+    """
+    series = np.asarray(series, np.float32)
+    if series.ndim != 3:
+        raise InputError(f"series: expected (N, Y, X), got shape {series.shape}")
+    n, ny, nx = series.shape
+    a = np.asarray(angles, np.float64)
+    shape = (int(thickness), ny, nx)
+    if a.shape == (n,):
+        op = VolumeProjector(a, shape, device=device)
+    elif a.shape == (n, ny):
+        op = RowAngleProjector(a, shape, device=device)
+    else:
+        raise InputError(f"angles: expected shape ({n},) or ({n}, {ny}), got {a.shape}")
+    return sirt(op, torch.from_numpy(series), iterations=iterations, min_value=0.0,
+                progress=progress).cpu().numpy()
