@@ -12,6 +12,7 @@ from tomotime.denoise import (
     apply_denoiser,
     check_movie,
     gaussian_denoise,
+    degenerate_output,
     holdout_frames,
     load_denoiser,
     train_udvd,
@@ -128,3 +129,35 @@ def test_a_resumed_run_follows_the_uninterrupted_one_bit_for_bit(movie, tmp_path
     assert resumed.steps == 4
     for a, b in zip(whole.model.state_dict().values(), resumed.model.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_a_movie_of_pure_noise_trains_with_a_holdout_instead_of_reading_as_collapsed():
+    # the holdout loss of a blind-spot denoiser on pure noise cannot improve on the initial near-mean output;
+    # the engine's "never improved" rule used to stop such runs as collapsed
+    noise = np.random.default_rng(0).poisson(3.0, size=(12, 16, 16)).astype(np.float32)
+    cfg = UdvdConfig(**TINY, steps=40, eval_every=2, holdout_fraction=0.2, lr=1e-3)
+    result, _ = train_udvd(noise, cfg, progress=False)
+    assert result.steps == 40 and UdvdMethod.stall_is_collapse is False
+    losses = [row["holdout_loss"] for row in result.history]
+    assert max(losses) - min(losses) < 0.01 * losses[0]  # flat: the case the old rule misread
+
+
+class _Scaled(torch.nn.Module):
+    def __init__(self, net, factor, offset=0.0):
+        super().__init__()
+        self.net, self.factor, self.offset = net, factor, offset
+
+    def forward(self, x):
+        return self.net(x) * self.factor + self.offset
+
+
+def test_collapse_means_a_constant_or_diverged_output_not_a_flat_holdout(movie):
+    method = UdvdMethod(movie.noisy, UdvdConfig(**TINY, holdout_fraction=0.2), torch.device("cpu"))
+    net = method.build_model().eval()
+    assert method.collapsed(net) is None
+    assert "constant" in method.collapsed(_Scaled(net, 0.0, 0.5))
+    assert "diverged" in method.collapsed(_Scaled(net, 1e4))
+    frame = torch.randn(1, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    valid = torch.ones(8, 8, dtype=torch.bool)
+    assert degenerate_output(torch.zeros_like(frame) + frame.mean() + 0.1 * frame, frame, valid) is None
+    assert "diverged" in degenerate_output(-3 * frame, frame, valid)  # 16x the variance

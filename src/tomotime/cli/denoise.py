@@ -43,7 +43,6 @@ from tomotime.denoise import (
 from tomotime.errors import InputError
 from tomotime.io.movie import movie_output_suffix, read_movie, write_movie
 from tomotime.metrics.unsupervised import bootstrap_upsnr, noise_correlation, signal_peak, temporal_umse
-from tomotime.training import TrainingCollapsed
 
 __all__ = ["denoise", "run_denoise", "METHODS", "upsnr_report"]
 
@@ -96,12 +95,7 @@ def run_denoise(*, file: Path, out: Path, method: str, options: dict[str, Any], 
     with training_output(out, names, run_dir, overwrite=overwrite, resume=resume) as stage:
         began = time.perf_counter()
         if learned:
-            try:
-                result, norm = train_udvd(movie, config, run_dir=run_dir, resume=resume, overwrite=overwrite)
-            except TrainingCollapsed as exc:
-                raise TrainingCollapsed(f"{exc} A movie of noise alone (e.g. vacuum) has nothing to learn "
-                                        "beyond its mean, which reads as no improvement: train with "
-                                        "--holdout 0, or include frames with structure.") from None
+            result, norm = train_udvd(movie, config, run_dir=run_dir, resume=resume, overwrite=overwrite)
             denoised = apply_denoiser(result.model, norm, movie, tile=tile, overlap=overlap)
             save_denoiser(stage / "model.pt", result.model, norm, extra={"source": str(Path(file).resolve())})
             summary["config"] = json.loads((run_dir / "config.json").read_text())

@@ -10,14 +10,14 @@ uMSE. Quality without a clean image: :mod:`tomotime.metrics.unsupervised`.
 from tomotime.denoise.baselines import gaussian_denoise, gaussian_frames
 from tomotime.denoise.config import MIN_FRAMES, PRESETS, UdvdConfig
 from tomotime.denoise.inference import DEFAULT_OVERLAP, DEFAULT_TILE, denoise_normalised, tile_starts
-from tomotime.denoise.method import UdvdMethod, holdout_frames
+from tomotime.denoise.method import UdvdMethod, degenerate_output, holdout_frames
 from tomotime.denoise.movie import Normalisation, check_movie
 from tomotime.denoise.store import load_denoiser, save_denoiser
 from tomotime.denoise.tomography import denoise_tilt_series
 from tomotime.denoise.train import apply_denoiser, train_udvd
 
 __all__ = [
-    "UdvdConfig", "PRESETS", "MIN_FRAMES", "UdvdMethod", "holdout_frames", "train_udvd", "apply_denoiser",
+    "UdvdConfig", "PRESETS", "MIN_FRAMES", "UdvdMethod", "holdout_frames", "degenerate_output", "train_udvd", "apply_denoiser",
     "denoise_normalised", "tile_starts", "DEFAULT_TILE", "DEFAULT_OVERLAP", "gaussian_denoise", "gaussian_frames",
     "Normalisation", "check_movie", "save_denoiser", "load_denoiser", "denoise_tilt_series",
 ]
