@@ -29,7 +29,8 @@ from tomotime.errors import InputError
 from tomotime.metrics._validate import as_real_array
 
 __all__ = [
-    "umse", "upsnr", "temporal_references", "temporal_umse", "polyphase_umse", "UpsnrEstimate",
+    "umse", "upsnr", "temporal_references", "temporal_umse", "polyphase_umse", "polyphase_umse_frames",
+    "UpsnrEstimate",
     "bootstrap_upsnr", "vacuum_snr", "noise_correlation", "signal_peak",
 ]
 
@@ -128,9 +129,38 @@ def polyphase_umse(denoise: Callable[[np.ndarray], np.ndarray], frame: np.ndarra
     signal smooth on the scale of one pixel.
     """
     y = as_real_array(frame, name="frame", ndims=(2,))
-    h, w = (y.shape[0] // 2) * 2, (y.shape[1] // 2) * 2
-    y = y[:h, :w]
-    return umse(np.asarray(denoise(y[0::2, 0::2])), y[1::2, 1::2], y[0::2, 1::2], y[1::2, 0::2])
+    return float(polyphase_umse_frames(lambda m: np.asarray(denoise(m[0]))[None], y[None])[0])
+
+
+def polyphase_umse_frames(denoise: Callable[[np.ndarray], np.ndarray], movie: np.ndarray) -> np.ndarray:
+    """uMSE of every frame of a movie with polyphase references (see :func:`polyphase_umse`).
+
+    Parameters
+    ----------
+    denoise : callable
+        Maps the half-resolution movie ``movie[:, 0::2, 0::2]`` ``(T, h, w)``
+        to its denoised version of the same shape (a video denoiser sees the
+        neighbouring frames' components, whose noise is independent of the
+        references' of this frame).
+    movie : numpy.ndarray, shape (T, H, W)
+        Noisy frames (an odd last row or column is dropped); at least 4 x 4 px.
+
+    Returns
+    -------
+    numpy.ndarray, shape (T,)
+        Per-frame uMSE (squared intensity units).
+    """
+    y = as_real_array(movie, name="movie", ndims=(3,))
+    h, w = (y.shape[1] // 2) * 2, (y.shape[2] // 2) * 2
+    if min(h, w) < 4:
+        raise InputError(f"polyphase uMSE: frames of {y.shape[1]} x {y.shape[2]} px; expected at least 4 x 4")
+    y = y[:, :h, :w]
+    estimate = np.asarray(denoise(y[:, 0::2, 0::2]), dtype=np.float64)
+    if estimate.shape != (y.shape[0], h // 2, w // 2):
+        raise InputError(f"polyphase uMSE: the denoiser returned {estimate.shape}, expected "
+                         f"{(y.shape[0], h // 2, w // 2)}")
+    a, b, c = y[:, 1::2, 1::2], y[:, 0::2, 1::2], y[:, 1::2, 0::2]
+    return ((estimate - a) ** 2).mean(axis=(1, 2)) - 0.5 * ((b - c) ** 2).mean(axis=(1, 2))
 
 
 @dataclass(frozen=True)
