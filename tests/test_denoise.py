@@ -10,11 +10,13 @@ from tomotime.denoise import (
     UdvdConfig,
     UdvdMethod,
     apply_denoiser,
+    bm3d_frames,
     check_movie,
-    gaussian_denoise,
     degenerate_output,
+    gaussian_denoise,
     holdout_frames,
     load_denoiser,
+    noise_sigma,
     train_udvd,
 )
 from tomotime.errors import InputError
@@ -161,3 +163,25 @@ def test_collapse_means_a_constant_or_diverged_output_not_a_flat_holdout(movie):
     valid = torch.ones(8, 8, dtype=torch.bool)
     assert degenerate_output(torch.zeros_like(frame) + frame.mean() + 0.1 * frame, frame, valid) is None
     assert "diverged" in degenerate_output(-3 * frame, frame, valid)  # 16x the variance
+
+
+def test_noise_sigma_of_poisson_counts_is_the_square_root_of_the_mean():
+    counts = np.random.default_rng(1).poisson(4.0, size=(20, 32, 32))
+    assert noise_sigma(counts) == pytest.approx(2.0, rel=0.05)
+
+
+def test_bm3d_is_optional_with_a_clear_message(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "bm3d", None)
+    with pytest.raises(InputError, match="pip install 'tomotime\\[bm3d\\]'"):
+        bm3d_frames(np.ones((4, 8, 8)))
+
+
+def test_bm3d_lowers_the_error_of_noisy_smooth_frames():
+    pytest.importorskip("bm3d")
+    rng = np.random.default_rng(2)
+    yy, xx = np.mgrid[0:32, 0:32]
+    clean = np.broadcast_to(np.sin(yy / 6.0) * np.cos(xx / 5.0), (4, 32, 32))
+    noisy = clean + 0.3 * rng.standard_normal(clean.shape)
+    out = bm3d_frames(noisy)
+    assert out.shape == noisy.shape and np.mean((out - clean) ** 2) < 0.3 * np.mean((noisy - clean) ** 2)
