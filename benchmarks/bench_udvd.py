@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.ndimage import uniform_filter1d
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from environment import environment  # noqa: E402
@@ -319,6 +320,22 @@ def _baselines(noisy: np.ndarray) -> dict:
     return out
 
 
+def reference_filters(movie, peak: float) -> dict:
+    """PSNR of simple filters that show what the movie's information allows (some use the clean frames).
+
+    ``mean5``: the mean of the five frames UDVD sees (no spatial filter);
+    ``mean5_gauss2``: that mean smoothed by 2 px; ``mean_all_gauss1``: the
+    mean of every frame of the movie smoothed by 1 px (a static-scene bound
+    that ignores the surface dynamics); ``clean_gauss2``: the clean frames
+    blurred by 2 px (no noise at all: the cost of losing the column detail).
+    """
+    t5 = uniform_filter1d(movie.noisy, 5, axis=0, mode="reflect")
+    mean_all = np.broadcast_to(gaussian_frames(movie.noisy.mean(axis=0, keepdims=True), 1.0), movie.noisy.shape)
+    return {"mean5": psnr(t5, movie.clean, peak), "mean5_gauss2": psnr(gaussian_frames(t5, 2.0), movie.clean, peak),
+            "mean_all_gauss1": psnr(mean_all, movie.clean, peak),
+            "clean_gauss2": psnr(gaussian_frames(movie.clean, 2.0), movie.clean, peak)}
+
+
 def part_compare(args, device: torch.device) -> dict:
     """UDVD vs Gaussian (sigma 2, uMSE's width) vs Neighbor2Neighbor vs BM3D on the simulated movie.
 
@@ -342,6 +359,7 @@ def part_compare(args, device: torch.device) -> dict:
                       "holdout_loss": info["holdout_loss"]})
 
     out = {"movie": {"frames": args.frames, "size": args.size, "dose": args.dose, "peak": peak},
+           "reference_filters": reference_filters(movie, peak),
            "raw": {"psnr": psnr(movie.noisy, movie.clean, peak),
                    **_unsupervised(movie.noisy, lambda y: y, movie.noisy, 0, peak)}}
     for name, (den, half, info) in _baselines(movie.noisy).items():
