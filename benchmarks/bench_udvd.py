@@ -172,8 +172,8 @@ def part_real(args, device: torch.device) -> dict:
     video = np.load(REAL / "vacuum_video_uint16.npy").astype(np.float32)
     cfg = UdvdConfig(steps=args.steps, crop=args.crop, batch_size=4, lr=args.lr, eval_every=max(1, args.steps // 10),
                      blind_spot=args.blind_spot, holdout_fraction=0.0, device=str(device), seed=0)
-    # no holdout: on noise alone the initial (constant) output is already the best a blind spot can do, which the
-    # engine's collapse rule reads as "the holdout loss never improved"
+    # no holdout, as recorded in results/udvd_real_cpu.json (then needed: the engine read the flat holdout loss of
+    # pure noise as a collapse); --part compare-real trains the same video with a holdout
     began = time.perf_counter()
     result, norm = train_udvd(video, cfg, progress=False)
     seconds = time.perf_counter() - began
