@@ -185,3 +185,18 @@ def test_a_single_frame_is_denoised_without_a_upsnr(tmp_path):
     assert result.exit_code == 0, result.output
     summary = _no_nan((tmp_path / "o" / "summary.json").read_text())
     assert summary["quality"]["after"]["upsnr"] is None and "too few" in summary["quality"]["after"]["note"]
+
+
+def test_noise_correlated_between_frames_moves_the_temporal_references_one_frame_out(tmp_path):
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[0:24, 0:24]
+    clean = 20.0 + 3.0 * np.sin(yy / 4.0) * np.cos(xx / 5.0)
+    e = rng.standard_normal((17, 24, 24))
+    source = tmp_path / "lagged.npy"
+    np.save(source, (clean + e[1:] + e[:-1]).astype(np.float32))  # consecutive frames share noise (0.5)
+    result = invoke("denoise", source, "--method", "gaussian", "--out", tmp_path / "g", "--no-report")
+    assert result.exit_code == 0, result.output
+    summary = _no_nan((tmp_path / "g" / "summary.json").read_text())
+    assert summary["noise_correlation"]["temporal"] > 0.3
+    assert "skipping 1 more" in summary["quality"]["before"]["references"]
+    assert summary["quality"]["before"]["umse"] == pytest.approx(2.0, rel=0.15)  # the noise variance, unbiased

@@ -14,11 +14,13 @@ from tomotime.denoise import (
     check_movie,
     degenerate_output,
     gaussian_denoise,
+    gaussian_frames,
     holdout_frames,
     load_denoiser,
     noise_sigma,
     train_udvd,
 )
+from tomotime.denoise.baselines import SIGMAS
 from tomotime.errors import InputError
 from tomotime.sim.insitu_movie import insitu_movie
 
@@ -185,3 +187,15 @@ def test_bm3d_lowers_the_error_of_noisy_smooth_frames():
     noisy = clean + 0.3 * rng.standard_normal(clean.shape)
     out = bm3d_frames(noisy)
     assert out.shape == noisy.shape and np.mean((out - clean) ** 2) < 0.3 * np.mean((noisy - clean) ** 2)
+
+
+def test_gaussian_width_skips_a_frame_when_consecutive_frames_share_noise():
+    rng = np.random.default_rng(4)
+    yy, xx = np.mgrid[0:32, 0:32]
+    clean = 3.0 * np.sin(yy / 4.0) * np.cos(xx / 5.0)
+    e = rng.standard_normal((21, 32, 32))
+    movie = clean + e[1:] + e[:-1]
+    _, near, _ = gaussian_denoise(movie)            # the next frame's shared noise rewards too little smoothing
+    _, skipped, _ = gaussian_denoise(movie, gap=2)
+    best = min(SIGMAS, key=lambda s: np.mean((gaussian_frames(movie, s) - clean) ** 2))
+    assert near < skipped == best

@@ -44,6 +44,7 @@ def test_temporal_references_lie_outside_the_denoisers_window():
     assert temporal_references(0, 20, 2) == (3, 4, 5)
     assert temporal_references(1, 5, 2) is None
     assert temporal_references(5, 20, 2, gap=2) == (1, 9, 0)
+    assert temporal_references(0, 20, 0, gap=2) == (2, 3, 5)  # b and c a gap apart too
 
 
 def test_temporal_umse_of_raw_poisson_frames_is_their_variance():

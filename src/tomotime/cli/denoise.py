@@ -3,7 +3,8 @@
 Output folder ``OUT``: ``denoised.<ext>`` (the input's format; TIFF for
 vendor formats), ``summary.json`` (method, options, uPSNR with its 90 %
 bootstrap interval before and after denoising -- with temporal references
-and with the 2x2 polyphase references of each frame, the denoiser then run
+(skipping the next frame when the noise of consecutive frames is correlated
+above 0.1) and with the 2x2 polyphase references of each frame, the denoiser then run
 at half resolution on the other component --, spatial and temporal noise
 correlation of the input, timings) and, for the learned methods,
 ``model.pt`` and the training run folder ``run/`` (``--resume`` continues
@@ -61,20 +62,33 @@ __all__ = ["denoise", "run_denoise", "METHODS", "upsnr_report"]
 
 METHODS = ("udvd", "udvd-3x3", "single", "n2n", "gaussian")
 _REACH = {"udvd": 2, "udvd-3x3": 2, "single": 0, "n2n": 0, "gaussian": 0}
-#: Spatial noise correlation above which polyphase references are biased (they assume independent pixels).
-_POLYPHASE_MAX_CORRELATION = 0.1
+#: Noise correlation above which references next to the input are biased: polyphase references (pixels) are
+#: flagged, temporal ones skip the next frame.
+_MAX_CORRELATION = 0.1
 
 
-def upsnr_report(denoised: np.ndarray, noisy: np.ndarray, *, reach: int, peak: float) -> dict[str, Any]:
+def upsnr_report(denoised: np.ndarray, noisy: np.ndarray, *, reach: int, peak: float,
+                 gap: int = 1) -> dict[str, Any]:
     """uMSE and uPSNR (90 % bootstrap interval over frames) with temporal references, as plain types.
 
-    A movie too short for three reference frames outside the window gets a note instead.
+    The references lie at least ``gap`` frames outside the window. A movie too
+    short for three of them gets a note instead.
     """
-    if noisy.shape[0] < 2 * reach + 4:
+    note = None
+    if gap > 1 and noisy.shape[0] < 2 * (reach + gap) + 2:
+        note = (f"the noise is correlated between frames, but {noisy.shape[0]} frames are too few to skip one: "
+                "the references are the next frames, and the uMSE is biased low")
+        gap = 1
+    need = 2 * (reach + gap) + 2
+    if noisy.shape[0] < need:
         return {"upsnr": None, "note": f"{noisy.shape[0]} frames: too few for temporal references outside "
-                                       f"+-{reach} frames (need {2 * reach + 4}); no uPSNR"}
-    values, _ = temporal_umse(denoised, noisy, reach=reach)
-    return {**bootstrap_upsnr(values, peak=peak).to_dict(), "references": f"temporal, outside +-{reach} frames"}
+                                       f"+-{reach} frames (need {need}); no uPSNR"}
+    values, _ = temporal_umse(denoised, noisy, reach=reach, gap=gap)
+    where = f"temporal, outside +-{reach} frames" + (f", skipping {gap - 1} more" if gap > 1 else "")
+    report = {**bootstrap_upsnr(values, peak=peak).to_dict(), "references": where}
+    if note is not None:
+        report["note"] = f"{report['note']}; {note}" if report.get("note") else note
+    return report
 
 
 def polyphase_report(denoise: Callable[[np.ndarray], np.ndarray], noisy: np.ndarray, *, peak: float,
@@ -91,7 +105,7 @@ def polyphase_report(denoise: Callable[[np.ndarray], np.ndarray], noisy: np.ndar
     values = polyphase_umse_frames(denoise, noisy)
     report = {**bootstrap_upsnr(values, peak=peak).to_dict(),
               "references": "2x2 polyphase; denoiser run at half resolution on the (0, 0) component"}
-    if spatial_correlation is not None and abs(spatial_correlation) > _POLYPHASE_MAX_CORRELATION:
+    if spatial_correlation is not None and abs(spatial_correlation) > _MAX_CORRELATION:
         extra = (f"the noise is correlated between neighbouring pixels ({spatial_correlation:.2f}); polyphase "
                  "references are then biased: prefer the temporal estimate")
         report["note"] = f"{report['note']}; {extra}" if report.get("note") else extra
@@ -134,6 +148,10 @@ def run_denoise(*, file: Path, out: Path, method: str, options: dict[str, Any], 
     summary: dict[str, Any] = {"command": command, "tomotime_version": __version__, "method": method,
                                "input": {"file": str(Path(file).resolve()), "shape": list(movie.shape),
                                          "dtype": str(raw.dtype), "format": meta.format}}
+    correlation = noise_correlation(movie) if movie.shape[0] >= 3 else None
+    gap = 2 if correlation is not None and abs(correlation["temporal"]) > _MAX_CORRELATION else 1
+    if not learned and movie.shape[0] < 2 * gap + 2:
+        gap = 1
     with training_output(out, names, run_dir, overwrite=overwrite, resume=resume) as stage:
         began = time.perf_counter()
         if learned:
@@ -150,19 +168,17 @@ def run_denoise(*, file: Path, out: Path, method: str, options: dict[str, Any], 
                                    "seconds": round(result.seconds, 3)}
             summary["run_dir"] = RUN_FOLDER
         else:
-            denoised, sigma, scores = gaussian_denoise(movie)
+            denoised, sigma, scores = gaussian_denoise(movie, gap=gap)
             summary["gaussian"] = {"sigma_px": sigma, "umse_by_sigma": {str(k): v for k, v in scores.items()}}
             half = lambda y: gaussian_frames(y, sigma / 2)  # noqa: E731  (the same width in the scene)
         summary["seconds"] = round(time.perf_counter() - began, 3)
         write_movie(stage / denoised_name, denoised, pixel_size=meta.pixel_size)
         summary["output"] = denoised_name
-        summary["noise_correlation"] = (noise_correlation(movie) if movie.shape[0] >= 3 else None)
-        spatial = (None if summary["noise_correlation"] is None else
-                   max(summary["noise_correlation"]["spatial_x"], summary["noise_correlation"]["spatial_y"],
-                       key=abs))
+        summary["noise_correlation"] = correlation
+        spatial = None if correlation is None else max(correlation["spatial_x"], correlation["spatial_y"], key=abs)
         summary["quality"] = {"peak": peak,
-                              "before": upsnr_report(movie, movie, reach=0, peak=peak),
-                              "after": upsnr_report(denoised, movie, reach=_REACH[method], peak=peak),
+                              "before": upsnr_report(movie, movie, reach=0, peak=peak, gap=gap),
+                              "after": upsnr_report(denoised, movie, reach=_REACH[method], peak=peak, gap=gap),
                               "polyphase": {
                                   "before": polyphase_report(lambda y: y, movie, peak=peak,
                                                              spatial_correlation=spatial),

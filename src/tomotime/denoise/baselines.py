@@ -28,18 +28,21 @@ def gaussian_frames(movie: np.ndarray, sigma: float) -> np.ndarray:
     return gaussian_filter(np.asarray(movie, dtype=np.float32), sigma=(0, sigma, sigma), mode="reflect")
 
 
-def gaussian_denoise(movie: np.ndarray, *, sigmas: tuple[float, ...] = SIGMAS,
-                     sigma: float | None = None) -> tuple[np.ndarray, float, dict[float, float]]:
+def gaussian_denoise(movie: np.ndarray, *, sigmas: tuple[float, ...] = SIGMAS, sigma: float | None = None,
+                     gap: int = 1) -> tuple[np.ndarray, float, dict[float, float]]:
     """Gaussian smoothing with the width of smallest temporal uMSE.
 
     Parameters
     ----------
     movie : numpy.ndarray, shape (T, H, W)
-        Noisy frames (at least 4, for the uMSE references).
+        Noisy frames (at least ``2 * gap + 2``, for the uMSE references).
     sigmas : tuple of float
         Widths (px) to try.
     sigma : float, optional
         Use this width instead of choosing one.
+    gap : int
+        Distance of the nearest uMSE reference frame (2 when the noise of
+        consecutive frames is correlated; see :func:`~tomotime.metrics.unsupervised.temporal_references`).
 
     Returns
     -------
@@ -49,10 +52,10 @@ def gaussian_denoise(movie: np.ndarray, *, sigmas: tuple[float, ...] = SIGMAS,
     scores : dict
         Mean uMSE of every width tried (empty when ``sigma`` was given).
     """
-    y = check_movie(movie, min_frames=1 if sigma is not None else 4)
+    y = check_movie(movie, min_frames=1 if sigma is not None else 2 * gap + 2)
     if sigma is not None:
         return gaussian_frames(y, sigma), float(sigma), {}
-    scores = {float(s): float(temporal_umse(gaussian_frames(y, s), y, reach=0)[0].mean()) for s in sigmas}
+    scores = {float(s): float(temporal_umse(gaussian_frames(y, s), y, reach=0, gap=gap)[0].mean()) for s in sigmas}
     best = min(scores, key=scores.get)
     return gaussian_frames(y, best), best, scores
 

@@ -65,18 +65,17 @@ def temporal_references(t: int, n_frames: int, reach: int, gap: int = 1) -> tupl
     """Frames ``(a, b, c)`` nearest to ``t`` at least ``gap`` frames outside the window ``[t - reach, t + reach]``.
 
     Candidates alternate before and after: ``t - reach - gap``, ``t + reach + gap``,
-    ``t - reach - gap - 1``, ...; None when the movie has fewer than three such frames.
-    A ``gap`` of 2 keeps the references independent of the input when the
-    noise of consecutive frames is correlated (detector lag).
+    ``t - reach - gap - 1``, ...; ``a`` is the first, ``b`` the next, ``c`` the
+    next at least ``gap`` frames from ``b``; None when the movie has too few.
+    A ``gap`` of 2 keeps the references independent of the input, and ``b``
+    of ``c``, when the noise of consecutive frames is correlated (detector lag).
     """
-    out = []
-    for d in range(reach + gap, n_frames + reach + gap):
-        for k in (t - d, t + d):
-            if 0 <= k < n_frames:
-                out.append(k)
-        if len(out) >= 3:
-            return out[0], out[1], out[2]
-    return None
+    candidates = [k for d in range(reach + gap, n_frames + reach + gap) for k in (t - d, t + d) if 0 <= k < n_frames]
+    if len(candidates) < 3:
+        return None
+    a, b = candidates[0], candidates[1]
+    c = next((k for k in candidates[2:] if abs(k - b) >= gap), None)
+    return None if c is None else (a, b, c)
 
 
 def temporal_umse(denoised: np.ndarray, noisy: np.ndarray, *, reach: int, gap: int = 1,
