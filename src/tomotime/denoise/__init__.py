@@ -9,7 +9,7 @@ baseline Neighbor2Neighbor (an ordinary U-Net on sub-sampled pairs). Quality wit
 """
 
 from tomotime.denoise.baselines import bm3d_frames, gaussian_denoise, gaussian_frames, noise_sigma
-from tomotime.denoise.config import MIN_FRAMES, PRESETS, UdvdConfig
+from tomotime.denoise.config import MIN_FRAMES, PRESETS, DenoiserTrainingConfig, UdvdConfig
 from tomotime.denoise.inference import DEFAULT_OVERLAP, DEFAULT_TILE, denoise_normalised, tile_starts
 from tomotime.denoise.method import UdvdMethod, degenerate_output, holdout_frames
 from tomotime.denoise.movie import Normalisation, check_movie
@@ -24,7 +24,8 @@ from tomotime.denoise.tomography import denoise_tilt_series
 from tomotime.denoise.train import apply_denoiser, train_udvd
 
 __all__ = [
-    "UdvdConfig", "PRESETS", "MIN_FRAMES", "UdvdMethod", "holdout_frames", "degenerate_output", "train_udvd", "apply_denoiser",
+    "UdvdConfig", "DenoiserTrainingConfig", "PRESETS", "MIN_FRAMES", "UdvdMethod", "holdout_frames",
+    "degenerate_output", "train_udvd", "apply_denoiser",
     "denoise_normalised", "tile_starts", "DEFAULT_TILE", "DEFAULT_OVERLAP", "gaussian_denoise", "gaussian_frames",
     "bm3d_frames", "noise_sigma",
     "Normalisation", "check_movie", "save_denoiser", "load_denoiser", "denoise_tilt_series",

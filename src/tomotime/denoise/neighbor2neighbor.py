@@ -30,12 +30,13 @@ import torch
 from pydantic import Field, model_validator
 from torch import nn
 
+from tomotime.denoise.config import DenoiserTrainingConfig
 from tomotime.denoise.method import UdvdMethod, _sample_generator, degenerate_output
 from tomotime.denoise.movie import Normalisation
 from tomotime.device import resolve_device
 from tomotime.io.tagged import load_tagged, save_tagged
 from tomotime.models.plain_unet import PlainUNet
-from tomotime.training import TrainingConfig, TrainResult, train
+from tomotime.training import TrainResult, train
 
 __all__ = ["Neighbor2NeighborConfig", "Neighbor2NeighborMethod", "neighbour_subsample", "train_neighbor2neighbor",
            "save_neighbor2neighbor", "load_neighbor2neighbor", "N2N_FORMAT"]
@@ -47,8 +48,8 @@ _NEIGHBOURS = torch.tensor([[1, 2], [0, 3], [0, 3], [1, 2]])
 _SAMPLER_STREAM = 2 ** 40  # sampler generators are indexed past every crop index
 
 
-class Neighbor2NeighborConfig(TrainingConfig):
-    """Options of :func:`train_neighbor2neighbor` (plus those of the training engine).
+class Neighbor2NeighborConfig(DenoiserTrainingConfig):
+    """Options of :func:`train_neighbor2neighbor` (plus those of :class:`DenoiserTrainingConfig` and the engine).
 
     Parameters
     ----------
@@ -70,15 +71,6 @@ class Neighbor2NeighborConfig(TrainingConfig):
 
     width: int = Field(32, ge=4, le=256)
     gamma: float = Field(2.0, ge=0, allow_inf_nan=False)
-    crop: int = Field(64, ge=8, le=4096)
-    crops_per_frame: int = Field(4, ge=1)
-    holdout_crop: int = Field(128, ge=8, le=4096)
-    lr: float = Field(3e-4, gt=0, allow_inf_nan=False)
-    epochs: float = Field(50.0, gt=0, allow_inf_nan=False)
-    eval_every: int = Field(50, ge=1)
-    lr_warmup: float = Field(0.0, ge=0, lt=0.5)
-    grad_clip: float | None = Field(None, gt=0, allow_inf_nan=False)
-    ema_decay: float | None = Field(None, gt=0, lt=1)
 
     @property
     def network(self) -> dict:
