@@ -405,7 +405,8 @@ def part_compare_real(args, device: torch.device) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", choices=("quality", "throughput", "real", "lowdose", "frames", "compare", "compare-real"), required=True)
+    parser.add_argument("--part", required=True,
+                        choices=("quality", "throughput", "real", "lowdose", "frames", "compare", "compare-real"))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--frames", type=int, default=64)
     parser.add_argument("--size", type=int, default=96)

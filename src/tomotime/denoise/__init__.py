@@ -5,7 +5,8 @@ on the noisy movie alone (shared training engine: frame holdout, best state,
 checkpoints and resume); :func:`apply_denoiser` denoises frames of any size
 (padding, seamless tiles); :func:`gaussian_denoise` is the baseline tuned by
 uMSE; :func:`train_neighbor2neighbor` is the self-supervised single-frame
-baseline Neighbor2Neighbor (an ordinary U-Net on sub-sampled pairs). Quality without a clean image: :mod:`tomotime.metrics.unsupervised`.
+baseline Neighbor2Neighbor (an ordinary U-Net on sub-sampled pairs).
+Quality without a clean image: :mod:`tomotime.metrics.unsupervised`.
 """
 
 from tomotime.denoise.baselines import bm3d_frames, gaussian_denoise, gaussian_frames, noise_sigma
