@@ -305,9 +305,9 @@ def _unsupervised(denoised: np.ndarray, half, noisy: np.ndarray, reach: int, pea
     return {"temporal": temporal, "polyphase": poly}
 
 
-def _baselines(noisy: np.ndarray) -> dict:
+def _baselines(noisy: np.ndarray, gap: int = 1) -> dict:
     """Gaussian of the paper (sigma 2 px), Gaussian of smallest uMSE, BM3D when installed: (movie, half-res fn)."""
-    gauss, sigma, _ = gaussian_denoise(noisy)
+    gauss, sigma, _ = gaussian_denoise(noisy, gap=gap)
     out = {"gaussian_sigma2": (gaussian_frames(noisy, 2.0), lambda y: gaussian_frames(y, 1.0), {"sigma": 2.0}),
            "gaussian_umse": (gauss, lambda y: gaussian_frames(y, sigma / 2), {"sigma": sigma})}
     try:
@@ -393,7 +393,7 @@ def part_compare_real(args, device: torch.device) -> dict:
     out = {"video": {"shape": list(video.shape), "peak_mean_level": peak},
            "raw": {"std": float(np.mean(video.std(axis=(1, 2)))),
                    **_unsupervised(video, lambda y: y, video, 0, peak, gap=2)}}
-    for name, (den, half, info) in _baselines(video).items():
+    for name, (den, half, info) in _baselines(video, gap=2).items():
         out[name] = info if den is None else {**info, "std": float(np.mean(den.std(axis=(1, 2)))),
                                               **_unsupervised(den, half, video, 0, peak, gap=2)}
     for name, reach, blind in (("udvd", 2, "3x3"), ("n2n", 0, "pixel")):
