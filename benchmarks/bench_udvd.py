@@ -5,6 +5,10 @@ Parts (each one run of at most about 10 minutes on a shared 2-core CPU)::
     python benchmarks/bench_udvd.py --part quality      # UDVD vs Gaussian, uPSNR vs true PSNR
     python benchmarks/bench_udvd.py --part throughput   # fast preset vs the paper's network, equal wall time
     python benchmarks/bench_udvd.py --part real         # the real noise-only in situ video: std, spectrum, ALPS*
+    python benchmarks/bench_udvd.py --part compare      # UDVD vs Gaussian (2 px, uMSE) vs Neighbor2Neighbor vs BM3D
+    python benchmarks/bench_udvd.py --part compare-real # the same on the real video, by uPSNR
+    python benchmarks/bench_udvd.py --part lowdose      # the target dose and 10x lower: gain, invented structure
+    python benchmarks/bench_udvd.py --part frames       # UDVD trained on movies of 8 ... 64 frames
     python benchmarks/bench_udvd.py --part quality --device cuda   # GPU figures (skipped without CUDA)
 
 Each writes ``results/udvd_<part>_<cpu|gpu>.json``. The CPU runs use one torch thread.
@@ -21,13 +25,33 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.ndimage import uniform_filter1d
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from environment import environment  # noqa: E402
 
-from tomotime.denoise import UdvdConfig, apply_denoiser, gaussian_denoise, gaussian_frames, train_udvd  # noqa: E402
+from tomotime.denoise import (  # noqa: E402
+    Neighbor2NeighborConfig,
+    Normalisation,
+    UdvdConfig,
+    apply_denoiser,
+    bm3d_frames,
+    check_movie,
+    denoise_normalised,
+    gaussian_denoise,
+    gaussian_frames,
+    noise_sigma,
+    train_neighbor2neighbor,
+    train_udvd,
+)
+from tomotime.errors import InputError  # noqa: E402
 from tomotime.metrics.alps import PAPER_BETA, alps_series, alps_star, calibrate_vacuum, polygon_mask  # noqa: E402
-from tomotime.metrics.unsupervised import bootstrap_upsnr, noise_correlation, temporal_umse  # noqa: E402
+from tomotime.metrics.unsupervised import (  # noqa: E402
+    bootstrap_upsnr,
+    noise_correlation,
+    polyphase_umse_frames,
+    temporal_umse,
+)
 from tomotime.sim.insitu_movie import insitu_movie  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -148,8 +172,8 @@ def part_real(args, device: torch.device) -> dict:
     video = np.load(REAL / "vacuum_video_uint16.npy").astype(np.float32)
     cfg = UdvdConfig(steps=args.steps, crop=args.crop, batch_size=4, lr=args.lr, eval_every=max(1, args.steps // 10),
                      blind_spot=args.blind_spot, holdout_fraction=0.0, device=str(device), seed=0)
-    # no holdout: on noise alone the initial (constant) output is already the best a blind spot can do, which the
-    # engine's collapse rule reads as "the holdout loss never improved"
+    # no holdout, as recorded in results/udvd_real_cpu.json (then needed: the engine read the flat holdout loss of
+    # pure noise as a collapse); --part compare-real trains the same video with a holdout
     began = time.perf_counter()
     result, norm = train_udvd(video, cfg, progress=False)
     seconds = time.perf_counter() - began
@@ -184,9 +208,205 @@ def part_real(args, device: torch.device) -> dict:
     }
 
 
+def structure_metrics(denoised: np.ndarray, movie) -> dict:
+    """Where the denoiser invents or loses structure: vacuum and particle, against the clean frames.
+
+    In the vacuum the clean frames are flat, so any spatial variation of the
+    denoised frames there is invented (hallucinated); it is given relative
+    to the column contrast ``contrast * dose`` of the clean frames. Over the
+    rest of the frame (particle and support), the Pearson correlation of the
+    denoised with the clean frame shows how much real structure was recovered.
+    """
+    vac = movie.vacuum
+    column_contrast = 0.5 * movie.dose
+    vac_std = float(np.mean([frame[vac].std() for frame in denoised]))
+    rest = ~vac
+    corr = [float(np.corrcoef(d[rest], c[rest])[0, 1]) for d, c in zip(denoised, movie.clean)]
+    return {"vacuum_std_over_column_contrast": vac_std / column_contrast,
+            "vacuum_pixels": int(vac.sum()), "structure_correlation": float(np.mean(corr))}
+
+
+def _train_and_apply(noisy: np.ndarray, cfg: UdvdConfig) -> tuple[np.ndarray, dict]:
+    began = time.perf_counter()
+    result, norm = train_udvd(noisy, cfg, progress=False)
+    seconds = time.perf_counter() - began
+    denoised = apply_denoiser(result.model, norm, noisy, tile=256, overlap=64)
+    return denoised, {"steps": result.steps, "best_step": result.best_step, "train_seconds": seconds}
+
+
+def part_lowdose(args, device: torch.device) -> dict:
+    """UDVD at a dose in the target range and at 10x lower: gain over Gaussians, invented structure."""
+    out = {"doses": {}}
+    for dose in (args.dose, args.dose / 10):
+        movie = insitu_movie(frames=args.frames, size=args.size, dose=dose, spacing=6.0, surface_flip=0.05,
+                             drift=(0.01, 0.015), seed=0)
+        peak = float(movie.clean.max() - movie.clean.min())
+        gauss, sigma, _ = gaussian_denoise(movie.noisy)
+        paper_gauss = gaussian_frames(movie.noisy, 2.0)
+        cfg = UdvdConfig(steps=args.steps, crop=args.crop, batch_size=4, lr=args.lr, holdout_fraction=0.0,
+                         device=str(device), mixed_precision=device.type == "cuda", seed=0)
+        denoised, info = _train_and_apply(movie.noisy, cfg)
+        out["doses"][str(dose)] = {
+            "peak": peak, "raw_psnr": psnr(movie.noisy, movie.clean, peak),
+            "gaussian_sigma2": {"psnr": psnr(paper_gauss, movie.clean, peak),
+                                **structure_metrics(paper_gauss, movie)},
+            "gaussian_umse": {"sigma": sigma, "psnr": psnr(gauss, movie.clean, peak),
+                              **structure_metrics(gauss, movie)},
+            "udvd": {**info, "psnr": psnr(denoised, movie.clean, peak), **structure_metrics(denoised, movie),
+                     "upsnr": upsnr_check(denoised, movie, 2, peak)},
+            "clean": structure_metrics(movie.clean, movie)}
+    return out
+
+
+def part_frames(args, device: torch.device) -> dict:
+    """UDVD trained on the first T frames of one movie for several T at the same number of steps."""
+    movie = insitu_movie(frames=max(args.frame_counts), size=args.size, dose=args.dose, spacing=6.0,
+                         surface_flip=0.05, drift=(0.01, 0.015), seed=0)
+    out = {"movie": {"frames": max(args.frame_counts), "size": args.size, "dose": args.dose}, "by_frames": {}}
+    for count in args.frame_counts:
+        clip = type(movie)(movie.clean[:count], movie.noisy[:count], movie.vacuum, movie.occupancy[:count],
+                           movie.dose)
+        peak = float(clip.clean.max() - clip.clean.min())
+        cfg = UdvdConfig(steps=args.steps, crop=args.crop, batch_size=4, lr=args.lr, holdout_fraction=0.0,
+                         device=str(device), mixed_precision=device.type == "cuda", seed=0)
+        denoised, info = _train_and_apply(clip.noisy, cfg)
+        gauss, sigma, _ = gaussian_denoise(clip.noisy)
+        out["by_frames"][str(count)] = {
+            **info, "psnr": psnr(denoised, clip.clean, peak), **structure_metrics(denoised, clip),
+            "gaussian_umse": {"sigma": sigma, "psnr": psnr(gauss, clip.clean, peak)},
+            "final_train_loss_note": "no holdout; the train loss is against noisy targets"}
+    return out
+
+
+def _learned(name: str, noisy: np.ndarray, args, device: torch.device, *, blind_spot: str = "pixel",
+             holdout: float = 0.1, curve=None) -> tuple[np.ndarray, object, dict]:
+    """Train UDVD or Neighbor2Neighbor on ``noisy`` with the benchmark's budget; the denoised movie and the model."""
+    common = {"steps": args.steps, "crop": args.crop, "batch_size": 4, "lr": args.lr, "holdout_fraction": holdout,
+              "eval_every": max(1, args.steps // 10), "device": str(device), "seed": 0}
+    if name == "udvd":
+        cfg = UdvdConfig(**common, blind_spot=blind_spot, mixed_precision=device.type == "cuda")
+        trainer = train_udvd
+    else:
+        cfg = Neighbor2NeighborConfig(**common)
+        trainer = train_neighbor2neighbor
+    began = time.perf_counter()
+    result, norm = trainer(noisy, cfg, progress=False, callback=curve)
+    seconds = time.perf_counter() - began
+    denoised = apply_denoiser(result.model, norm, noisy, tile=256, overlap=64)
+    half = lambda y: apply_denoiser(result.model, norm, y, tile=256, overlap=64)  # noqa: E731
+    return denoised, half, {"steps": result.steps, "best_step": result.best_step, "train_seconds": seconds,
+                            "config": cfg.to_dict()}
+
+
+def _unsupervised(denoised: np.ndarray, half, noisy: np.ndarray, reach: int, peak: float, gap: int = 1) -> dict:
+    """Temporal and polyphase uPSNR (90 % bootstrap intervals) of one denoised movie."""
+    temporal = bootstrap_upsnr(temporal_umse(denoised, noisy, reach=reach, gap=gap)[0], peak=peak).to_dict()
+    poly = bootstrap_upsnr(polyphase_umse_frames(half, noisy), peak=peak).to_dict()
+    return {"temporal": temporal, "polyphase": poly}
+
+
+def _baselines(noisy: np.ndarray, gap: int = 1) -> dict:
+    """Gaussian of the paper (sigma 2 px), Gaussian of smallest uMSE, BM3D when installed: (movie, half-res fn)."""
+    gauss, sigma, _ = gaussian_denoise(noisy, gap=gap)
+    out = {"gaussian_sigma2": (gaussian_frames(noisy, 2.0), lambda y: gaussian_frames(y, 1.0), {"sigma": 2.0}),
+           "gaussian_umse": (gauss, lambda y: gaussian_frames(y, sigma / 2), {"sigma": sigma})}
+    try:
+        began = time.perf_counter()
+        sig = noise_sigma(noisy)
+        out["bm3d"] = (bm3d_frames(noisy, sig), lambda y: bm3d_frames(y, sig),
+                       {"sigma_psd": sig, "seconds": time.perf_counter() - began})
+    except InputError as exc:
+        out["bm3d"] = (None, None, {"skipped": str(exc)})
+    return out
+
+
+def reference_filters(movie, peak: float) -> dict:
+    """PSNR of simple filters that show what the movie's information allows (some use the clean frames).
+
+    ``mean5``: the mean of the five frames UDVD sees (no spatial filter);
+    ``mean5_gauss2``: that mean smoothed by 2 px; ``mean_all_gauss1``: the
+    mean of every frame of the movie smoothed by 1 px (a static-scene bound
+    that ignores the surface dynamics); ``clean_gauss2``: the clean frames
+    blurred by 2 px (no noise at all: the cost of losing the column detail).
+    """
+    t5 = uniform_filter1d(movie.noisy, 5, axis=0, mode="reflect")
+    mean_all = np.broadcast_to(gaussian_frames(movie.noisy.mean(axis=0, keepdims=True), 1.0), movie.noisy.shape)
+    return {"mean5": psnr(t5, movie.clean, peak), "mean5_gauss2": psnr(gaussian_frames(t5, 2.0), movie.clean, peak),
+            "mean_all_gauss1": psnr(mean_all, movie.clean, peak),
+            "clean_gauss2": psnr(gaussian_frames(movie.clean, 2.0), movie.clean, peak)}
+
+
+def part_compare(args, device: torch.device) -> dict:
+    """UDVD vs Gaussian (sigma 2, uMSE's width) vs Neighbor2Neighbor vs BM3D on the simulated movie.
+
+    PSNR against the clean frames beside temporal and polyphase uPSNR; the
+    UDVD run also records the PSNR of its evaluated states every tenth of the
+    run (the training-length curve).
+    """
+    movie = simulated(args)
+    peak = float(movie.clean.max() - movie.clean.min())
+    probe = list(range(0, args.frames, max(1, args.frames // 8)))
+    curve = []
+
+    def record(step, info):
+        if info.get("model") is None:
+            return
+        model = info["model"]
+        norm = Normalisation.of(check_movie(movie.noisy))
+        data = torch.from_numpy(norm.apply(movie.noisy)).to(device)
+        est = norm.undo(denoise_normalised(model, data, frames=probe, tile=256, overlap=64).cpu().numpy())
+        curve.append({"step": step, "psnr_probe_frames": psnr(est, movie.clean[probe], peak),
+                      "holdout_loss": info["holdout_loss"]})
+
+    out = {"movie": {"frames": args.frames, "size": args.size, "dose": args.dose, "peak": peak},
+           "reference_filters": reference_filters(movie, peak),
+           "raw": {"psnr": psnr(movie.noisy, movie.clean, peak),
+                   **_unsupervised(movie.noisy, lambda y: y, movie.noisy, 0, peak)}}
+    for name, (den, half, info) in _baselines(movie.noisy).items():
+        out[name] = info if den is None else {**info, "psnr": psnr(den, movie.clean, peak),
+                                              **_unsupervised(den, half, movie.noisy, 0, peak),
+                                              **structure_metrics(den, movie)}
+    for name, reach in (("udvd", 2), ("n2n", 0)):
+        den, half, info = _learned(name, movie.noisy, args, device, curve=record if name == "udvd" else None)
+        out[name] = {**info, "psnr": psnr(den, movie.clean, peak),
+                     **_unsupervised(den, half, movie.noisy, reach, peak), **structure_metrics(den, movie)}
+    out["udvd"]["training_curve"] = curve
+    best_gauss = max(out["gaussian_sigma2"]["psnr"], out["gaussian_umse"]["psnr"])
+    out["targets"] = {"udvd_minus_best_gaussian_db": out["udvd"]["psnr"] - best_gauss,
+                      "udvd_minus_gaussian_sigma2_db": out["udvd"]["psnr"] - out["gaussian_sigma2"]["psnr"],
+                      "udvd_minus_n2n_db": out["udvd"]["psnr"] - out["n2n"]["psnr"],
+                      "gain_at_least_6db": out["udvd"]["psnr"] - best_gauss >= 6}
+    return out
+
+
+def part_compare_real(args, device: torch.device) -> dict:
+    """The same comparison on the real noise-only video, by uPSNR alone (its clean frame is a constant).
+
+    The noise of this clip is correlated between consecutive frames (lag 1)
+    and between neighbouring pixels, so the temporal references keep a gap
+    of 2 frames beyond each window, UDVD uses the 3x3 blind spot, and the
+    polyphase estimate (which assumes independent pixels) is biased; it is
+    recorded for completeness. The uPSNR peak is the mean vacuum level.
+    """
+    video = np.load(REAL / "vacuum_video_uint16.npy").astype(np.float32)
+    peak = float(video.mean())
+    out = {"video": {"shape": list(video.shape), "peak_mean_level": peak},
+           "raw": {"std": float(np.mean(video.std(axis=(1, 2)))),
+                   **_unsupervised(video, lambda y: y, video, 0, peak, gap=2)}}
+    for name, (den, half, info) in _baselines(video, gap=2).items():
+        out[name] = info if den is None else {**info, "std": float(np.mean(den.std(axis=(1, 2)))),
+                                              **_unsupervised(den, half, video, 0, peak, gap=2)}
+    for name, reach, blind in (("udvd", 2, "3x3"), ("n2n", 0, "pixel")):
+        den, half, info = _learned(name, video, args, device, blind_spot=blind)
+        out[name] = {**info, "std": float(np.mean(den.std(axis=(1, 2)))),
+                     **_unsupervised(den, half, video, reach, peak, gap=2)}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", choices=("quality", "throughput", "real"), required=True)
+    parser.add_argument("--part", required=True,
+                        choices=("quality", "throughput", "real", "lowdose", "frames", "compare", "compare-real"))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--frames", type=int, default=64)
     parser.add_argument("--size", type=int, default=96)
@@ -198,6 +418,8 @@ def main() -> None:
     parser.add_argument("--with-3x3", action="store_true", help="also train the 3x3 blind spot (quality)")
     parser.add_argument("--blind-spot", choices=("pixel", "3x3"), default="3x3",
                         help="blind spot of the real part (its detector noise is correlated between neighbours)")
+    parser.add_argument("--frame-counts", type=int, nargs="+", default=[8, 16, 32, 64],
+                        help="movie lengths of the frames part")
     parser.add_argument("--tag", default="")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -208,7 +430,9 @@ def main() -> None:
         torch.set_num_threads(1)
     env = environment(device)
     began = time.perf_counter()
-    result = {"quality": part_quality, "throughput": part_throughput, "real": part_real}[args.part](args, device)
+    result = {"quality": part_quality, "throughput": part_throughput, "real": part_real,
+              "lowdose": part_lowdose, "frames": part_frames, "compare": part_compare,
+              "compare-real": part_compare_real}[args.part](args, device)
     result = {"environment": env, "arguments": vars(args), "wall_seconds": time.perf_counter() - began, **result}
     RESULTS.mkdir(exist_ok=True)
     name = f"udvd_{args.part}{args.tag}_{'gpu' if device.type == 'cuda' else 'cpu'}.json"

@@ -12,7 +12,9 @@ import pytest
 import tifffile
 from cli_helpers import assert_input_error, invoke
 
+from tomotime.denoise import load_neighbor2neighbor
 from tomotime.io.movie import read_movie
+from tomotime.models.plain_unet import PlainUNet
 from tomotime.sim.insitu_movie import insitu_movie
 
 TRAIN = ("--steps", 2, "--crop", 16, "--batch-size", 2, "--device", "cpu")
@@ -87,6 +89,38 @@ def test_single_frame_variant_and_3x3_blind_spot_run(movie_file, tmp_path):
         assert (config["frames"], config["blind_spot"]) == ((1, "pixel") if method == "single" else (5, "3x3"))
 
 
+def test_neighbor2neighbor_runs_as_a_method_and_its_model_reloads(movie_file, tmp_path):
+    out = tmp_path / "n2n"
+    result = invoke("denoise", movie_file, "--method", "n2n", "--out", out, *TRAIN)
+    assert result.exit_code == 0, result.output
+    summary = _no_nan((out / "summary.json").read_text())
+    assert summary["method"] == "n2n" and summary["config"]["gamma"] == 2.0 and summary["training"]["steps"] == 2
+    model, _ = load_neighbor2neighbor(out / "model.pt")
+    assert isinstance(model, PlainUNet)
+    assert_input_error(invoke("denoise", movie_file, "--method", "n2n", "--out", tmp_path / "p", "--preset", "paper"),
+                       "--preset")
+    assert_input_error(invoke("denoise", movie_file, "--method", "n2n", "--out", tmp_path / "c", "--crop", 20),
+                       "multiple of 8")
+
+
+def test_polyphase_upsnr_is_reported_beside_the_temporal_one(tmp_path):
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:32, 0:32]
+    clean = 20.0 + np.sin(yy / 10.0) * np.cos(xx / 12.0)  # smooth on the pixel scale, as polyphase needs
+    source = tmp_path / "movie.npy"
+    np.save(source, (clean + rng.standard_normal((12, 32, 32))).astype(np.float32))  # noise variance 1
+    result = invoke("denoise", source, "--method", "gaussian", "--out", tmp_path / "g", "--no-report")
+    assert result.exit_code == 0, result.output
+    assert "polyphase" in result.output
+    quality = _no_nan((tmp_path / "g" / "summary.json").read_text())["quality"]
+    poly = quality["polyphase"]
+    assert poly["before"]["umse"] == pytest.approx(1.0, abs=0.15)  # the raw component's error: the noise variance
+    assert poly["after"]["umse"] < poly["before"]["umse"]
+    assert poly["after"]["umse_ci"][0] <= poly["after"]["umse"] <= poly["after"]["umse_ci"][1]
+    assert "polyphase" in poly["after"]["references"] and poly["after"]["level"] == 0.9
+    assert quality["before"]["umse"] == pytest.approx(1.0, abs=0.15)  # the temporal estimate agrees
+
+
 def test_bad_movies_are_refused_before_training(tmp_path):
     np.save(tmp_path / "short.npy", np.ones((3, 16, 16), dtype=np.float32))
     assert_input_error(invoke("denoise", tmp_path / "short.npy", "--out", tmp_path / "o", *TRAIN),
@@ -151,3 +185,18 @@ def test_a_single_frame_is_denoised_without_a_upsnr(tmp_path):
     assert result.exit_code == 0, result.output
     summary = _no_nan((tmp_path / "o" / "summary.json").read_text())
     assert summary["quality"]["after"]["upsnr"] is None and "too few" in summary["quality"]["after"]["note"]
+
+
+def test_noise_correlated_between_frames_moves_the_temporal_references_one_frame_out(tmp_path):
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[0:24, 0:24]
+    clean = 20.0 + 3.0 * np.sin(yy / 4.0) * np.cos(xx / 5.0)
+    e = rng.standard_normal((17, 24, 24))
+    source = tmp_path / "lagged.npy"
+    np.save(source, (clean + e[1:] + e[:-1]).astype(np.float32))  # consecutive frames share noise (0.5)
+    result = invoke("denoise", source, "--method", "gaussian", "--out", tmp_path / "g", "--no-report")
+    assert result.exit_code == 0, result.output
+    summary = _no_nan((tmp_path / "g" / "summary.json").read_text())
+    assert summary["noise_correlation"]["temporal"] > 0.3
+    assert "skipping 1 more" in summary["quality"]["before"]["references"]
+    assert summary["quality"]["before"]["umse"] == pytest.approx(2.0, rel=0.15)  # the noise variance, unbiased

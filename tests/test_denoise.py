@@ -10,12 +10,17 @@ from tomotime.denoise import (
     UdvdConfig,
     UdvdMethod,
     apply_denoiser,
+    bm3d_frames,
     check_movie,
+    degenerate_output,
     gaussian_denoise,
+    gaussian_frames,
     holdout_frames,
     load_denoiser,
+    noise_sigma,
     train_udvd,
 )
+from tomotime.denoise.baselines import SIGMAS
 from tomotime.errors import InputError
 from tomotime.sim.insitu_movie import insitu_movie
 
@@ -128,3 +133,69 @@ def test_a_resumed_run_follows_the_uninterrupted_one_bit_for_bit(movie, tmp_path
     assert resumed.steps == 4
     for a, b in zip(whole.model.state_dict().values(), resumed.model.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_a_movie_of_pure_noise_trains_with_a_holdout_instead_of_reading_as_collapsed():
+    # the holdout loss of a blind-spot denoiser on pure noise cannot improve on the initial near-mean output;
+    # the engine's "never improved" rule used to stop such runs as collapsed
+    noise = np.random.default_rng(0).poisson(3.0, size=(12, 16, 16)).astype(np.float32)
+    cfg = UdvdConfig(**TINY, steps=40, eval_every=2, holdout_fraction=0.2, lr=1e-3)
+    result, _ = train_udvd(noise, cfg, progress=False)
+    assert result.steps == 40 and UdvdMethod.stall_is_collapse is False
+    losses = [row["holdout_loss"] for row in result.history]
+    assert max(losses) - min(losses) < 0.01 * losses[0]  # flat: the case the old rule misread
+
+
+class _Scaled(torch.nn.Module):
+    def __init__(self, net, factor, offset=0.0):
+        super().__init__()
+        self.net, self.factor, self.offset = net, factor, offset
+
+    def forward(self, x):
+        return self.net(x) * self.factor + self.offset
+
+
+def test_collapse_means_a_constant_or_diverged_output_not_a_flat_holdout(movie):
+    method = UdvdMethod(movie.noisy, UdvdConfig(**TINY, holdout_fraction=0.2), torch.device("cpu"))
+    net = method.build_model().eval()
+    assert method.collapsed(net) is None
+    assert "constant" in method.collapsed(_Scaled(net, 0.0, 0.5))
+    assert "diverged" in method.collapsed(_Scaled(net, 1e4))
+    frame = torch.randn(1, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    valid = torch.ones(8, 8, dtype=torch.bool)
+    assert degenerate_output(torch.zeros_like(frame) + frame.mean() + 0.1 * frame, frame, valid) is None
+    assert "diverged" in degenerate_output(-3 * frame, frame, valid)  # 16x the variance
+
+
+def test_noise_sigma_of_poisson_counts_is_the_square_root_of_the_mean():
+    counts = np.random.default_rng(1).poisson(4.0, size=(20, 32, 32))
+    assert noise_sigma(counts) == pytest.approx(2.0, rel=0.05)
+
+
+def test_bm3d_is_optional_with_a_clear_message(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "bm3d", None)
+    with pytest.raises(InputError, match="pip install 'tomotime\\[bm3d\\]'"):
+        bm3d_frames(np.ones((4, 8, 8)))
+
+
+def test_bm3d_lowers_the_error_of_noisy_smooth_frames():
+    pytest.importorskip("bm3d")
+    rng = np.random.default_rng(2)
+    yy, xx = np.mgrid[0:32, 0:32]
+    clean = np.broadcast_to(np.sin(yy / 6.0) * np.cos(xx / 5.0), (4, 32, 32))
+    noisy = clean + 0.3 * rng.standard_normal(clean.shape)
+    out = bm3d_frames(noisy)
+    assert out.shape == noisy.shape and np.mean((out - clean) ** 2) < 0.3 * np.mean((noisy - clean) ** 2)
+
+
+def test_gaussian_width_skips_a_frame_when_consecutive_frames_share_noise():
+    rng = np.random.default_rng(4)
+    yy, xx = np.mgrid[0:32, 0:32]
+    clean = 3.0 * np.sin(yy / 4.0) * np.cos(xx / 5.0)
+    e = rng.standard_normal((21, 32, 32))
+    movie = clean + e[1:] + e[:-1]
+    _, near, _ = gaussian_denoise(movie)            # the next frame's shared noise rewards too little smoothing
+    _, skipped, _ = gaussian_denoise(movie, gap=2)
+    best = min(SIGMAS, key=lambda s: np.mean((gaussian_frames(movie, s) - clean) ** 2))
+    assert near < skipped == best

@@ -13,6 +13,7 @@ from tomotime.metrics.unsupervised import (
     bootstrap_upsnr,
     noise_correlation,
     polyphase_umse,
+    polyphase_umse_frames,
     temporal_references,
     temporal_umse,
     umse,
@@ -43,6 +44,7 @@ def test_temporal_references_lie_outside_the_denoisers_window():
     assert temporal_references(0, 20, 2) == (3, 4, 5)
     assert temporal_references(1, 5, 2) is None
     assert temporal_references(5, 20, 2, gap=2) == (1, 9, 0)
+    assert temporal_references(0, 20, 0, gap=2) == (2, 3, 5)  # b and c a gap apart too
 
 
 def test_temporal_umse_of_raw_poisson_frames_is_their_variance():
@@ -107,3 +109,22 @@ def test_simulated_movie_has_the_requested_dose_and_changing_surface():
     changes = (movie.occupancy[1:] != movie.occupancy[:-1]).any(axis=0)
     assert 0 < changes.sum() < movie.occupancy.shape[1]  # only some columns (the surface) come and go
     assert movie.clean.min() < 0.3 * 0.7  # columns darken the particle
+
+
+def test_polyphase_umse_of_a_movie_is_the_true_error_of_known_denoisers():
+    rng = np.random.default_rng(3)
+    t, size, sigma = 40, 48, 0.5
+    yy, xx = np.mgrid[0:size, 0:size]
+    clean = np.broadcast_to(2.0 + 0.002 * yy + 0.001 * xx, (t, size, size))  # smooth on the pixel scale
+    movie = clean + sigma * rng.standard_normal((t, size, size))
+    truth = clean[:, 0::2, 0::2]
+    identity = polyphase_umse_frames(lambda y: y, movie)
+    assert identity.shape == (t,) and identity.mean() == pytest.approx(sigma ** 2, rel=0.05)
+    assert polyphase_umse_frames(lambda y: truth, movie).mean() == pytest.approx(0.0, abs=0.01)
+    assert polyphase_umse_frames(lambda y: truth + 0.3, movie).mean() == pytest.approx(0.09, abs=0.01)
+    # a video denoiser: the temporal mean of the components has the error sigma**2 / T
+    mean = polyphase_umse_frames(lambda y: np.broadcast_to(y.mean(axis=0), y.shape), movie)
+    assert mean.mean() == pytest.approx(sigma ** 2 / t, abs=0.01)
+    assert identity[0] == pytest.approx(polyphase_umse(lambda y: y, movie[0]))
+    with pytest.raises(InputError, match="returned"):
+        polyphase_umse_frames(lambda y: y[:, :-1], movie)

@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 
 from tomotime.training import TrainingConfig
 
-__all__ = ["UdvdConfig", "PRESETS", "MIN_FRAMES"]
+__all__ = ["DenoiserTrainingConfig", "UdvdConfig", "PRESETS", "MIN_FRAMES"]
 
 #: ``preset -> (stages, width)`` of the network.
 PRESETS = {"paper": (2, 48), "fast": (1, 32)}
@@ -22,7 +22,34 @@ PRESETS = {"paper": (2, 48), "fast": (1, 32)}
 MIN_FRAMES = 5
 
 
-class UdvdConfig(TrainingConfig):
+class DenoiserTrainingConfig(TrainingConfig):
+    """Options every denoiser trained on crops of a movie shares (UDVD, Neighbor2Neighbor).
+
+    Parameters
+    ----------
+    crop : int
+        Side of the square training crops (px; smaller frames are padded).
+    crops_per_frame : int
+        Training samples per training frame and epoch.
+    holdout_crop : int
+        Side of the centred region of each held-out frame whose loss is evaluated (px).
+
+    The engine's ``holdout_fraction`` holds out whole frames as targets.
+    """
+
+    crop: int = Field(64, ge=8, le=4096)
+    crops_per_frame: int = Field(4, ge=1)
+    holdout_crop: int = Field(128, ge=8, le=4096)
+    lr: float = Field(3e-4, gt=0, allow_inf_nan=False)
+    epochs: float = Field(50.0, gt=0, allow_inf_nan=False)
+    eval_every: int = Field(50, ge=1)
+    # Measured (benchmarks/bench_udvd*.py) without the engine's warm-up, clipping and weight average.
+    lr_warmup: float = Field(0.0, ge=0, lt=0.5)
+    grad_clip: float | None = Field(None, gt=0, allow_inf_nan=False)
+    ema_decay: float | None = Field(None, gt=0, lt=1)
+
+
+class UdvdConfig(DenoiserTrainingConfig):
     """Options of :func:`tomotime.denoise.train_udvd` (plus those of the training engine).
 
     Parameters
@@ -54,17 +81,7 @@ class UdvdConfig(TrainingConfig):
     width: int | None = Field(None, ge=4, le=256)
     frames: Literal[1, 5] = 5
     blind_spot: Literal["pixel", "3x3"] = "pixel"
-    crop: int = Field(64, ge=8, le=4096)
-    crops_per_frame: int = Field(4, ge=1)
-    holdout_crop: int = Field(128, ge=8, le=4096)
     mixed_precision: bool = False
-    lr: float = Field(3e-4, gt=0, allow_inf_nan=False)
-    epochs: float = Field(50.0, gt=0, allow_inf_nan=False)
-    eval_every: int = Field(50, ge=1)
-    # Measured (benchmarks/bench_udvd*.py) without the engine's warm-up, clipping and weight average.
-    lr_warmup: float = Field(0.0, ge=0, lt=0.5)
-    grad_clip: float | None = Field(None, gt=0, allow_inf_nan=False)
-    ema_decay: float | None = Field(None, gt=0, lt=1)
 
     @model_validator(mode="after")
     def _check_sizes(self) -> UdvdConfig:

@@ -26,7 +26,10 @@ from tomotime.denoise.store import save_denoiser
 from tomotime.models.blindspot import BlindSpotNet
 from tomotime.training import fingerprint
 
-__all__ = ["UdvdMethod", "holdout_frames"]
+__all__ = ["UdvdMethod", "holdout_frames", "degenerate_output", "DIVERGED"]
+
+#: An output this many times further from the noisy frame than the frame's mean (mean square) has diverged.
+DIVERGED = 4.0
 
 
 def holdout_frames(n_frames: int, fraction: float) -> list[int]:
@@ -37,6 +40,33 @@ def holdout_frames(n_frames: int, fraction: float) -> list[int]:
     if n_frames - count < 1:
         return []
     return sorted({int(v) for v in np.linspace(0, n_frames - 1, count + 2)[1:-1].round()})
+
+
+def degenerate_output(output: torch.Tensor, noisy: torch.Tensor, valid: torch.Tensor) -> str | None:
+    """Why a denoiser's output is useless, or None.
+
+    Only two things count: an output that is constant over the frame, and a
+    diverged one, further from the noisy frame (in mean square over the
+    ``valid`` pixels) than ``DIVERGED`` times the frame's own variance, i.e.
+    much worse than predicting the frame's mean. A holdout loss that never
+    improves does not: on pure noise the initial, nearly constant output is
+    already as good as a blind-spot or sub-sampling denoiser can be.
+
+    Parameters
+    ----------
+    output, noisy : torch.Tensor, shape (1, 1, H, W)
+        The denoised frame and the noisy frame it was computed from (normalised units).
+    valid : torch.Tensor of bool, shape (H, W)
+        Pixels inside the movie (not padding).
+    """
+    out, target = output.float()[0, 0][valid], noisy.float()[0, 0][valid]
+    if float(out.max() - out.min()) <= 1e-6:
+        return f"the denoised frame is constant ({float(out.mean()):.3g} everywhere)"
+    error, spread = float(((out - target) ** 2).mean()), float(target.var(unbiased=False))
+    if not error <= DIVERGED * max(spread, 1e-12):
+        return (f"the denoised frame diverged: its mean squared distance to the noisy frame ({error:.3g}) exceeds "
+                f"{DIVERGED:g} times the frame's variance ({spread:.3g})")
+    return None
 
 
 def _sample_generator(seed: int, step: int, index: int) -> torch.Generator:
@@ -56,6 +86,8 @@ class UdvdMethod:
     """
 
     name = "udvd"
+    #: On pure noise the holdout loss rightly never improves; only :meth:`collapsed` judges a collapse.
+    stall_is_collapse = False
 
     def __init__(self, movie: np.ndarray, config: UdvdConfig, device: torch.device) -> None:
         movie = check_movie(movie, min_frames=config.frames)
@@ -135,13 +167,12 @@ class UdvdMethod:
 
     @torch.no_grad()
     def collapsed(self, model: nn.Module) -> str | None:
-        """A network whose output on a frame is constant (e.g. after a far too large learning rate)."""
+        """A constant or diverged output on a frame (see :func:`degenerate_output`)."""
         ys, xs = self.region
         t = (self.held or self.train_frames)[0]
-        output = model(frame_windows(self.padded, [t], self.config.frames)[:, :, ys, xs])
-        if float(output.max() - output.min()) <= 1e-6:
-            return f"the denoised frame is constant ({float(output.mean()):.3g} everywhere)"
-        return None
+        windows = frame_windows(self.padded, [t], self.config.frames)[:, :, ys, xs]
+        centre = self.config.frames // 2
+        return degenerate_output(model(windows), windows[:, centre:centre + 1], self.valid[ys, xs])
 
     def describe(self) -> dict[str, Any]:
         cfg = self.config

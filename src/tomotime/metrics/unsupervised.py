@@ -29,7 +29,8 @@ from tomotime.errors import InputError
 from tomotime.metrics._validate import as_real_array
 
 __all__ = [
-    "umse", "upsnr", "temporal_references", "temporal_umse", "polyphase_umse", "UpsnrEstimate",
+    "umse", "upsnr", "temporal_references", "temporal_umse", "polyphase_umse", "polyphase_umse_frames",
+    "UpsnrEstimate",
     "bootstrap_upsnr", "vacuum_snr", "noise_correlation", "signal_peak",
 ]
 
@@ -64,18 +65,17 @@ def temporal_references(t: int, n_frames: int, reach: int, gap: int = 1) -> tupl
     """Frames ``(a, b, c)`` nearest to ``t`` at least ``gap`` frames outside the window ``[t - reach, t + reach]``.
 
     Candidates alternate before and after: ``t - reach - gap``, ``t + reach + gap``,
-    ``t - reach - gap - 1``, ...; None when the movie has fewer than three such frames.
-    A ``gap`` of 2 keeps the references independent of the input when the
-    noise of consecutive frames is correlated (detector lag).
+    ``t - reach - gap - 1``, ...; ``a`` is the first, ``b`` the next, ``c`` the
+    next at least ``gap`` frames from ``b``; None when the movie has too few.
+    A ``gap`` of 2 keeps the references independent of the input, and ``b``
+    of ``c``, when the noise of consecutive frames is correlated (detector lag).
     """
-    out = []
-    for d in range(reach + gap, n_frames + reach + gap):
-        for k in (t - d, t + d):
-            if 0 <= k < n_frames:
-                out.append(k)
-        if len(out) >= 3:
-            return out[0], out[1], out[2]
-    return None
+    candidates = [k for d in range(reach + gap, n_frames + reach + gap) for k in (t - d, t + d) if 0 <= k < n_frames]
+    if len(candidates) < 3:
+        return None
+    a, b = candidates[0], candidates[1]
+    c = next((k for k in candidates[2:] if abs(k - b) >= gap), None)
+    return None if c is None else (a, b, c)
 
 
 def temporal_umse(denoised: np.ndarray, noisy: np.ndarray, *, reach: int, gap: int = 1,
@@ -128,9 +128,38 @@ def polyphase_umse(denoise: Callable[[np.ndarray], np.ndarray], frame: np.ndarra
     signal smooth on the scale of one pixel.
     """
     y = as_real_array(frame, name="frame", ndims=(2,))
-    h, w = (y.shape[0] // 2) * 2, (y.shape[1] // 2) * 2
-    y = y[:h, :w]
-    return umse(np.asarray(denoise(y[0::2, 0::2])), y[1::2, 1::2], y[0::2, 1::2], y[1::2, 0::2])
+    return float(polyphase_umse_frames(lambda m: np.asarray(denoise(m[0]))[None], y[None])[0])
+
+
+def polyphase_umse_frames(denoise: Callable[[np.ndarray], np.ndarray], movie: np.ndarray) -> np.ndarray:
+    """uMSE of every frame of a movie with polyphase references (see :func:`polyphase_umse`).
+
+    Parameters
+    ----------
+    denoise : callable
+        Maps the half-resolution movie ``movie[:, 0::2, 0::2]`` ``(T, h, w)``
+        to its denoised version of the same shape (a video denoiser sees the
+        neighbouring frames' components, whose noise is independent of the
+        references' of this frame).
+    movie : numpy.ndarray, shape (T, H, W)
+        Noisy frames (an odd last row or column is dropped); at least 4 x 4 px.
+
+    Returns
+    -------
+    numpy.ndarray, shape (T,)
+        Per-frame uMSE (squared intensity units).
+    """
+    y = as_real_array(movie, name="movie", ndims=(3,))
+    h, w = (y.shape[1] // 2) * 2, (y.shape[2] // 2) * 2
+    if min(h, w) < 4:
+        raise InputError(f"polyphase uMSE: frames of {y.shape[1]} x {y.shape[2]} px; expected at least 4 x 4")
+    y = y[:, :h, :w]
+    estimate = np.asarray(denoise(y[:, 0::2, 0::2]), dtype=np.float64)
+    if estimate.shape != (y.shape[0], h // 2, w // 2):
+        raise InputError(f"polyphase uMSE: the denoiser returned {estimate.shape}, expected "
+                         f"{(y.shape[0], h // 2, w // 2)}")
+    a, b, c = y[:, 1::2, 1::2], y[:, 0::2, 1::2], y[:, 1::2, 0::2]
+    return ((estimate - a) ** 2).mean(axis=(1, 2)) - 0.5 * ((b - c) ** 2).mean(axis=(1, 2))
 
 
 @dataclass(frozen=True)

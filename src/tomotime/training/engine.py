@@ -94,6 +94,8 @@ class Method(Protocol):
 
     # Optional: ``lr_scales(model) -> [(parameters, scale), ...]`` gives parameter groups their own
     # learning rate as a multiple of ``config.lr`` (see :class:`~tomotime.training.state.TrainState`).
+    # Optional: ``stall_is_collapse = False`` leaves the verdict to ``collapsed`` alone, for methods whose
+    # holdout may rightly never improve (a denoiser on pure noise: the initial near-mean output is already best).
 
 
 @dataclass
@@ -224,7 +226,7 @@ def _check_collapse(method: Method, state: TrainState) -> None:
     with torch.no_grad():  # the trained weights: a collapse shows there first, the average follows
         why = method.collapsed(state.model.eval()) if hasattr(method, "collapsed") else None
     stuck = state.stopped_early or state.stopping.stale >= max(5, state.config.patience or 5)
-    if why is None and stuck and state.stopping.never_improved():
+    if why is None and stuck and getattr(method, "stall_is_collapse", True) and state.stopping.never_improved():
         why = "the holdout loss never improved on the initial model"
     if why is not None:
         raise TrainingCollapsed(
