@@ -1,4 +1,4 @@
-"""``tomotime denoise MOVIE --method udvd|udvd-3x3|single|n2n|gaussian --out DIR``.
+"""``tomotime denoise MOVIE --method udvd|udvd-3x3|single|n2n|gaussian|unet --out DIR``.
 
 Output folder ``OUT``: ``denoised.<ext>`` (the input's format; TIFF for
 vendor formats), ``summary.json`` (method, options, uPSNR with its 90 %
