@@ -19,12 +19,15 @@ from tomotime.recon.inr import (
     check_pose_drift,
     gauge_view,
     learned_poses,
+    load_model,
     match_gauge,
     ray_box,
     sample_along,
     sample_count,
+    save_model,
     train_inr,
 )
+from tomotime.recon.inr.method import InrMethod
 from tomotime.recon.inr.outputs import imod_transforms
 from tomotime.recon.inr.problem import stratified_holdout
 from tomotime.sim import simulate_acquisition
@@ -124,11 +127,10 @@ def test_gauge_is_the_view_nearest_zero_and_stays_fixed():
     assert gauge_view(np.array([-40.0, -3.0, 2.0, 50.0])) == 2
     model = blob_model([-40.0, -3.0, 2.0, 50.0], (8, 8, 8), align=True, pin_object=False)
     with torch.no_grad():
-        model.pose_raw.fill_(1.0)
+        model.pose_delta.fill_(1.0)
     poses = learned_poses(model)
     assert (poses[2] == 0).all() and (poses[[0, 1, 3]] != 0).all()
-    # the pose step equals pose_lr / lr times the raw parameter's: its own learning rate through one Adam
-    assert poses[0, 0] == pytest.approx(model.config.pose_lr / model.config.lr)
+    assert poses[0] == pytest.approx(np.ones(4))  # the parameters are degrees and pixels
 
 
 # --- training ----------------------------------------------------------------------------------------
@@ -186,6 +188,56 @@ def test_resume_gives_the_same_model(tmp_path):
     resumed = train_inr(series, cfg, run_dir=tmp_path / "b", resume=True, progress=False)
     a, b = straight.model.state_dict(), resumed.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_poses_train_in_their_own_parameter_group_at_pose_lr():
+    series, _ = ball_series()
+    cfg = InrConfig(**{**TINY, "steps": 1, "align": True, "pin_object": False, "holdout_fraction": 0.0,
+                       "lr_schedule": "constant", "lr": 1e-3, "pose_lr": 0.05})
+    model = train_inr(series, cfg, progress=False).model
+    moved = model.pose_delta.detach().abs()
+    gauge = gauge_view(series.angles)
+    # Adam's first step is lr * sign(gradient): every learned pose value moved by pose_lr, the gauge not at all
+    assert moved[gauge].max() == 0
+    assert torch.allclose(moved[np.arange(15) != gauge], torch.full_like(moved[1:], 0.05), rtol=0.01)
+    assert float(model.axis_delta.abs()) == pytest.approx(0.05, rel=0.01)
+    fresh = InrMethod(series, cfg, torch.device("cpu")).build_model()
+    field_step = max(float((a - b).abs().max()) for a, b in zip(model.field.parameters(), fresh.field.parameters()))
+    assert 0.5e-3 < field_step <= 1.001e-3  # the field at lr
+
+
+def test_a_version_1_model_file_is_read_with_its_poses_converted(tmp_path):
+    from tomotime.io.tagged import save_tagged
+    from tomotime.recon.inr.store import MODEL_FORMAT
+
+    cfg = InrConfig(device="cpu", align=True, grid_levels=1, grid_width=4)
+    model = InrModel(cfg, np.array([-40.0, 0.0, 50.0]), np.arange(3.0), (8, 8, 8))
+    with torch.no_grad():
+        model.pose_delta.copy_(torch.tensor([[1.0, -2.0, 0.5, 1.5], [0, 0, 0, 0], [0.3, 0.2, -1.0, 2.0]]))
+        model.axis_delta.fill_(4.0)
+    save_model(tmp_path / "v2.pt", model)
+    payload = {k: v for k, v in torch.load(tmp_path / "v2.pt", weights_only=True).items()
+               if k not in ("format", "format_version", "tomotime_version")}
+    scale = model.config.pose_lr / model.config.lr
+    old = {{"pose_delta": "pose_raw", "axis_delta": "axis_raw"}.get(k, k): (v / scale if "delta" in k else v)
+           for k, v in payload["state"].items()}
+    save_tagged(tmp_path / "v1.pt", MODEL_FORMAT, 1, {**payload, "state": old})
+    assert learned_poses(load_model(tmp_path / "v1.pt")) == pytest.approx(learned_poses(model), abs=1e-5)
+    assert learned_poses(load_model(tmp_path / "v2.pt")) == pytest.approx(learned_poses(model), abs=1e-6)
+
+
+def test_a_checkpoint_with_other_parameters_is_refused_on_resume(tmp_path):
+    from tomotime.training.checkpoint import read_checkpoint, write_checkpoint
+
+    series, _ = ball_series()
+    cfg = InrConfig(**{**TINY, "steps": 4, "checkpoint_every": 2, "align": True})
+    train_inr(series, cfg, run_dir=tmp_path, progress=False)
+    saved = read_checkpoint(tmp_path / "checkpoint.pt", "inr")
+    state = saved.pop("state")
+    state["model"]["pose_raw"] = state["model"].pop("pose_delta")  # as the pose parameters were once named
+    write_checkpoint(tmp_path / "checkpoint.pt", "inr", {**saved, "state": state})
+    with pytest.raises(InputError, match="cannot resume: its model's parameters differ.*pose_delta"):
+        train_inr(series, cfg.replace(steps=8), run_dir=tmp_path, resume=True, progress=False)
 
 
 def test_dynamic_field_follows_a_change_over_time():
@@ -263,7 +315,7 @@ def test_a_shared_tilt_axis_turn_leaves_the_zero_degree_view_alone():
     model = blob_model([0.0, 45.0], (16, 16, 16), align=True)
     before = all_pixels(model, 32)
     with torch.no_grad():
-        model.axis_raw.fill_(6.0 / model.pose_scale)  # alpha = 6 deg
+        model.axis_delta.fill_(6.0)  # alpha = 6 deg
     after = all_pixels(model, 32)
     assert learned_poses(model)[:, :2] == pytest.approx(np.full((2, 2), 6.0))
     assert torch.allclose(after[0], before[0], atol=1e-4 * float(before.max()))
@@ -274,7 +326,7 @@ def test_learned_poses_hold_no_whole_object_motion():
     angles = np.array([-50.0, -20.0, 0.0, 30.0, 60.0, 75.0])
     model = blob_model(angles, (8, 8, 8), align=True)
     with torch.no_grad():
-        model.pose_raw.copy_(torch.randn(6, 4, generator=torch.Generator().manual_seed(0)))
+        model.pose_delta.copy_(torch.randn(6, 4, generator=torch.Generator().manual_seed(0)))
     p = learned_poses(model)
     t = np.deg2rad(angles)
     assert (p[2] == 0).all()  # the gauge view

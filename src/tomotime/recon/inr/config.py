@@ -86,8 +86,8 @@ class InrConfig(TrainingConfig):
     epochs: float = Field(40.0, gt=0, allow_inf_nan=False)
     eval_every: int = Field(50, ge=1)
     holdout_fraction: float = Field(0.05, ge=0, lt=0.5)
-    # Measured (benchmarks/bench_inr*.py) without the engine's warm-up, clipping and weight average; the
-    # poses' gradient is scaled by pose_lr / lr (see .model), which a global-norm clip would distort.
+    # Measured (benchmarks/bench_inr*.py) without the engine's warm-up, clipping and weight average; a
+    # global-norm clip would also couple the poses' step (degrees, pixels) to the field's gradient.
     lr_warmup: float = Field(0.0, ge=0, lt=0.5)
     grad_clip: float | None = Field(None, gt=0, allow_inf_nan=False)
     ema_decay: float | None = Field(None, gt=0, lt=1)

@@ -65,6 +65,10 @@ class InrMethod:
         flat = flat.to(self.device)
         return flat // (ny * nx), (flat // nx) % ny, flat % nx
 
+    def lr_scales(self, model: InrModel) -> list[tuple[list[nn.Parameter], float]]:
+        """The field at ``lr``, the poses at ``pose_lr`` (their own Adam parameter group)."""
+        return model.lr_scales()
+
     def samples_at(self, step: int) -> int:
         """Samples per ray at ``step`` (the ramp)."""
         return sample_count(step, start=min(self.config.samples_start, self.samples), end=self.samples,
@@ -101,7 +105,7 @@ class InrMethod:
             "config": {**self.config.to_dict(), "device": str(self.device), "samples": self.samples},
             "derived": {"scale": p.scale, "vol_shape": list(p.vol_shape), "holdout_pixels": self.n_holdout,
                         "train_pixels": self.n_train, "sample_ramp_steps": self.ramp_steps,
-                        "pose_scale": self.config.pose_lr / self.config.lr},
+                        "pose_lr_scale": self.config.pose_lr / self.config.lr},
             "data": {"shape": list(s.shape),
                      "fingerprint": fingerprint(s.images, s.angles, s.times,
                                                 *(() if s.poses is None else (s.poses,))),

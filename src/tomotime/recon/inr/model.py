@@ -7,13 +7,12 @@ with ``L`` half the volume's largest side in voxels. Data are normalised
 (``images / scale``), so the density in the units of the project's voxel
 projector is ``phi * scale / L`` (:meth:`InrModel.volume`).
 
-Poses ``(z1, z3, dy, dx)`` per view are ``initial + scale * raw`` (plus, with
-``shared_axis``, one tilt-axis angle ``alpha`` added to ``z1`` and ``z3`` of every view) with the raw
-parameters trained by the engine's single Adam optimiser: Adam's step is
-invariant to the gradient's size, so the pose moves ``scale * lr`` per step,
-and ``scale = pose_lr / lr`` gives the poses their own learning rate (with
-the same warm-up and decay as the network). The view nearest 0 degrees is
-the gauge: its pose is not learned.
+Poses ``(z1, z3, dy, dx)`` per view are ``initial + delta`` (plus, with
+``shared_axis``, one tilt-axis angle ``alpha`` added to ``z1`` and ``z3`` of
+every view); ``delta`` and ``alpha`` are parameters in degrees and pixels
+that the engine trains in their own parameter group, at ``pose_lr`` instead
+of ``lr`` (:meth:`InrModel.lr_scales`; the same warm-up and decay). The view
+nearest 0 degrees is the gauge: its pose is not learned.
 """
 
 from __future__ import annotations
@@ -109,12 +108,11 @@ class InrModel(nn.Module):
         if not config.align_angles:
             mask[:, :2] = 0
         self.register_buffer("pose_mask", mask)
-        self.pose_scale = config.pose_lr / config.lr
         self.register_buffer("pin", _common_mode_projectors(self.theta, gauge_view(angles),
                                                             config.align and config.pin_object))
-        self.pose_raw = nn.Parameter(torch.zeros(n, 4)) if config.align else None
+        self.pose_delta = nn.Parameter(torch.zeros(n, 4)) if config.align else None
         shared = config.align and config.align_angles and config.shared_axis
-        self.axis_raw = nn.Parameter(torch.zeros(())) if shared else None
+        self.axis_delta = nn.Parameter(torch.zeros(())) if shared else None
 
     @property
     def device(self) -> torch.device:
@@ -122,15 +120,25 @@ class InrModel(nn.Module):
 
     def poses(self) -> torch.Tensor:
         """Current ``(z1, z3, dy, dx)`` of every view, shape ``(N, 4)``."""
-        if self.pose_raw is None:
+        if self.pose_delta is None:
             return self.pose_init
-        delta = self.pose_mask * self.pose_scale * self.pose_raw
-        delta = torch.einsum("kij,jk->ik", self.pin, delta)  # per column: no whole-object motion
+        delta = torch.einsum("kij,jk->ik", self.pin, self.pose_mask * self.pose_delta)  # no whole-object motion
         poses = self.pose_init + delta
-        if self.axis_raw is not None:  # a rotation of the tilt axis: z1 = z3 = alpha
-            alpha = self.pose_scale * self.axis_raw
+        if self.axis_delta is not None:  # a rotation of the tilt axis: z1 = z3 = alpha
+            alpha = self.axis_delta
             poses = poses + torch.stack([alpha, alpha, alpha * 0, alpha * 0])
         return poses
+
+    def pose_parameters(self) -> list[nn.Parameter]:
+        """The learned pose parameters (degrees and pixels): per-view ``delta`` and the shared axis ``alpha``."""
+        return [p for p in (self.pose_delta, self.axis_delta) if p is not None]
+
+    def lr_scales(self) -> list[tuple[list[nn.Parameter], float]]:
+        """Parameter groups for the engine: the field at ``lr``, the poses at ``pose_lr`` (as a multiple of ``lr``)."""
+        groups = [(list(self.field.parameters()), 1.0)]
+        if self.pose_parameters():
+            groups.append((self.pose_parameters(), self.config.pose_lr / self.config.lr))
+        return groups
 
     def field_at(self, points: torch.Tensor, time: torch.Tensor | None = None) -> torch.Tensor:
         """Field ``phi`` at ``points`` ``(P, 3)`` in voxels ``(x, y, z)``; ``time`` ``(P,)`` in [-1, 1] when dynamic."""
