@@ -333,3 +333,26 @@ def test_learned_poses_hold_no_whole_object_motion():
     assert np.abs(p[:, :3].sum(0)).max() < 1e-3  # no mean turn or shift along Y
     assert max(abs(float(np.cos(t) @ p[:, 3])), abs(float(np.sin(t) @ p[:, 3]))) < 1e-3  # no X or Z translation
     assert np.abs(p[:, 3]).max() > 0.1
+
+
+def test_output_grid_from_a_size_a_voxel_size_or_a_region():
+    from tomotime.recon.inr.export import output_grid
+
+    box = (20, 30, 40)
+    assert output_grid(box, 2.0)[:2] == ((20, 30, 40), (2.0, 2.0, 2.0))  # the training grid
+    assert output_grid(box, 2.0, shape=80)[0] == (40, 60, 80)  # longest side, cubic voxels
+    assert output_grid(box, 2.0, voxel_size=4.0)[:2] == ((10, 15, 20), (4.0, 4.0, 4.0))
+    grid, voxel, region = output_grid(box, 2.0, shape=(5, 6, 7), region=((0, 10), (5, 25), (0, 40)))
+    assert grid == (5, 6, 7) and voxel == pytest.approx((4.0, 20 / 3, 80 / 7)) and region[1] == (5.0, 25.0)
+    for bad in [dict(shape=8, voxel_size=1.0), dict(voxel_size=-1.0), dict(shape=(2, 3)),
+                dict(region=((0, 10), (0, 31), (0, 40))), dict(region=((5, 5), (0, 30), (0, 40)))]:
+        with pytest.raises(InputError):
+            output_grid(box, 2.0, **bad)
+
+
+def test_a_region_samples_the_same_field_points_as_the_whole_box():
+    model = blob_model([-40.0, 0.0, 50.0], (12, 10, 14))
+    whole = model.volume()
+    assert np.allclose(model.volume(region=((2, 10), (0, 10), (3, 14))), whole[2:10, :, 3:], atol=1e-7)
+    fine = model.volume((24, 20, 28))  # twice as fine: the centres of the half voxels
+    assert fine.shape == (24, 20, 28) and abs(float(fine.mean()) - float(whole.mean())) < 0.01 * whole.max()

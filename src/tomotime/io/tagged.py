@@ -17,7 +17,7 @@ import tomotime
 from tomotime.errors import FormatError
 from tomotime.io.atomic import atomic_path
 
-__all__ = ["save_tagged", "load_tagged"]
+__all__ = ["save_tagged", "load_tagged", "tagged_format"]
 
 
 def save_tagged(path: str | Path, fmt: str, version: int, payload: dict[str, Any], *,
@@ -66,3 +66,12 @@ def load_tagged(path: str | Path, fmt: str, version: int | tuple[int, ...], *, w
                           f"{payload.get('tomotime_version', '?')}); this tomotime {tomotime.__version__} reads "
                           f"version {' or '.join(map(str, readable))}")
     return payload
+
+
+def tagged_format(path: str | Path) -> str | None:
+    """The format name in the header of a file written by :func:`save_tagged`; None for any other or unreadable file."""
+    try:
+        payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - the caller reports the file with the reader it picks
+        return None
+    return payload.get("format") if isinstance(payload, dict) else None

@@ -57,7 +57,8 @@ class InrMethod:
         torch.manual_seed(self.config.seed)
         s = self.series
         model = InrModel(self.config, s.angles, s.times, self.problem.vol_shape,
-                         initial_poses=initial_poses(s), scale=self.problem.scale)
+                         initial_poses=initial_poses(s), scale=self.problem.scale,
+                         pixel_size=s.pixel_size)
         return model.to(self.device)
 
     def _split(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

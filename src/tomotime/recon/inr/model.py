@@ -21,11 +21,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from tomotime.errors import InputError
 from tomotime.models import FeatureGrid, HSiren, grid_levels
 from tomotime.recon.inr.config import InrConfig
 from tomotime.recon.inr.rays import pixel_rays, ray_box, sample_along
 
-__all__ = ["InrModel", "build_field", "gauge_view"]
+__all__ = ["InrModel", "build_field", "gauge_view", "check_region"]
 
 
 def build_field(config: InrConfig, vol_shape: tuple[int, int, int]) -> nn.Module:
@@ -36,6 +37,26 @@ def build_field(config: InrConfig, vol_shape: tuple[int, int, int]) -> nn.Module
     finest = config.grid_resolution or max(vol_shape)
     return FeatureGrid(grid_levels(finest, config.grid_levels), features=config.grid_features,
                        width=config.grid_width, time_knots=config.time_knots if config.dynamic else 0)
+
+
+def check_region(region: tuple[tuple[float, float], ...] | None, vol_shape: tuple[int, int, int]
+                 ) -> tuple[tuple[float, float], ...]:
+    """``((z0, z1), (y0, y1), (x0, x1))`` inside the box ``vol_shape`` (voxels from its corner); default all of it.
+
+    Raises
+    ------
+    InputError
+        For a region of another form, an empty one or one that leaves the box.
+    """
+    if region is None:
+        return tuple((0.0, float(n)) for n in vol_shape)
+    if len(region) != 3 or any(len(r) != 2 for r in region):
+        raise InputError(f"region {region}: expected three (start, stop) pairs for Z, Y, X")
+    for (lo, hi), n, axis in zip(region, vol_shape, "ZYX"):
+        if not (np.isfinite(lo) and np.isfinite(hi) and 0 <= lo < hi <= n):
+            raise InputError(f"region {axis} {lo:g}:{hi:g}: expected 0 <= start < stop <= {n} (voxels of the "
+                             f"reconstructed box {tuple(vol_shape)})")
+    return tuple((float(lo), float(hi)) for lo, hi in region)
 
 
 def gauge_view(angles: np.ndarray) -> int:
@@ -84,13 +105,16 @@ class InrModel(nn.Module):
         Starting ``(z1, z3, dy, dx)`` per view (degrees, degrees, pixels, pixels).
     scale : float
         Data normalisation (raw intensity of a normalised value of 1).
+    pixel_size : float
+        Detector pixel (= voxel of the training grid) size, nm.
     """
 
     def __init__(self, config: InrConfig, angles: np.ndarray, times: np.ndarray, vol_shape: tuple[int, int, int],
-                 *, initial_poses: np.ndarray | None = None, scale: float = 1.0) -> None:
+                 *, initial_poses: np.ndarray | None = None, scale: float = 1.0, pixel_size: float = 1.0) -> None:
         super().__init__()
         n = len(angles)
         self.config, self.vol_shape, self.scale = config, tuple(int(v) for v in vol_shape), float(scale)
+        self.pixel_size = float(pixel_size)
         self.det_shape = (self.vol_shape[1], self.vol_shape[2])
         self.length = max(self.vol_shape) / 2
         self.field = build_field(config, self.vol_shape)
@@ -194,40 +218,46 @@ class InrModel(nn.Module):
 
     @torch.no_grad()
     def volume(self, shape: tuple[int, int, int] | None = None, *, time: float | None = None,
-               chunk: int = 262_144) -> np.ndarray:
-        """The density sampled on a grid of ``shape`` ``(Z, Y, X)`` spanning the reconstructed box.
+               region: tuple[tuple[float, float], ...] | None = None, chunk: int = 262_144) -> np.ndarray:
+        """The density sampled on a grid of ``shape`` ``(Z, Y, X)`` spanning the box (or a ``region`` of it).
 
         Values are in the units of the project's voxel projector at the
         training grid (a voxel of the training grid integrates to its value);
-        another ``shape`` samples the same box more finely or coarsely.
+        another ``shape`` samples the same box more finely or coarsely. Each
+        output voxel is the field at its centre.
 
         Parameters
         ----------
         shape : (int, int, int), optional
-            Output grid (default: the training grid).
+            Output grid (default: the training grid over ``region``'s extent, rounded).
         time : float, optional
             Seconds, for a dynamic model (default: the start of the acquisition).
+        region : ((z0, z1), (y0, y1), (x0, x1)), optional
+            Part of the box to sample, in voxels of the training grid from its
+            corner (``0 <= lo < hi <= size``; default: the whole box).
 
         Returns
         -------
         numpy.ndarray, shape (Z, Y, X), float32
         """
-        shape = tuple(int(v) for v in (shape or self.vol_shape))
-        nz, ny, nx = self.vol_shape
-        axes = [(torch.arange(m, device=self.device, dtype=torch.float32) + 0.5) / m * n - n / 2
-                for m, n in zip(shape, (nz, ny, nx))]
-        zz, yy, xx = torch.meshgrid(*axes, indexing="ij")
-        points = torch.stack([xx, yy, zz], dim=-1).reshape(-1, 3)
+        region = check_region(region, self.vol_shape)
+        shape = tuple(int(v) for v in (shape or [max(1, round(hi - lo)) for lo, hi in region]))
+        axes = [((torch.arange(m, device=self.device, dtype=torch.float64) + 0.5) / m * (hi - lo) + lo - n / 2
+                 ).float() for m, (lo, hi), n in zip(shape, region, self.vol_shape)]
         t = None
         if self.config.dynamic:
             first, last = self.time_range
             value = 0.0 if last == first else (float(first if time is None else time) - first) / (last - first) * 2 - 1
             t = torch.full((chunk,), value, device=self.device)
-        out = torch.empty(points.shape[0], device=self.device)
-        for start in range(0, points.shape[0], chunk):
-            part = points[start:start + chunk]
-            out[start:start + chunk] = self.field_at(part, None if t is None else t[:part.shape[0]])
-        return (out.reshape(shape) * (self.scale / self.length)).cpu().numpy().astype(np.float32)
+        total = int(np.prod(shape))
+        out = np.empty(total, np.float32)
+        for start in range(0, total, chunk):  # points made per chunk: memory of the output only
+            flat = torch.arange(start, min(start + chunk, total), device=self.device)
+            iz, iy, ix = flat // (shape[1] * shape[2]), (flat // shape[2]) % shape[1], flat % shape[2]
+            part = torch.stack([axes[2][ix], axes[1][iy], axes[0][iz]], dim=-1)
+            value = self.field_at(part, None if t is None else t[:part.shape[0]]) * (self.scale / self.length)
+            out[start:start + part.shape[0]] = value.cpu().numpy()
+        return out.reshape(shape)
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.field.parameters())

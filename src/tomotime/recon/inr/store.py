@@ -14,8 +14,9 @@ from tomotime.recon.inr.model import InrModel
 
 __all__ = ["save_model", "load_model"]
 
-#: Version 2 stores the learned poses in degrees and pixels (``pose_delta``, ``axis_delta``); version 1
-#: stored them divided by ``pose_lr / lr`` (``pose_raw``, ``axis_raw``) and is converted on reading.
+#: Version 2 stores the learned poses in degrees and pixels (``pose_delta``, ``axis_delta``) and the pixel
+#: size; version 1 stored the poses divided by ``pose_lr / lr`` (``pose_raw``, ``axis_raw``), no pixel size
+#: (read as 1 nm), and is converted on reading.
 MODEL_FORMAT, MODEL_FORMAT_VERSION = "tomotime-inr-model", 2
 
 
@@ -33,7 +34,8 @@ def save_model(path: str | Path, model: InrModel, *, overwrite: bool = False, ex
         "config": model.config.to_dict(), "state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "angles": np.rad2deg(model.theta.cpu().numpy()).astype(np.float64).tolist(),
         "time_range": [float(t) for t in model.time_range], "times": model.time.cpu().double().tolist(),
-        "vol_shape": list(model.vol_shape), "scale": float(model.scale), "extra": dict(extra or {}),
+        "vol_shape": list(model.vol_shape), "scale": float(model.scale), "pixel_size": model.pixel_size,
+        "extra": dict(extra or {}),
     }
     return save_tagged(path, MODEL_FORMAT, MODEL_FORMAT_VERSION, payload, overwrite=overwrite)
 
@@ -53,6 +55,6 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> InrMo
     first, last = payload["time_range"]
     times = first + (np.asarray(payload["times"], np.float64) + 1) / 2 * (last - first)
     model = InrModel(config, np.asarray(payload["angles"], np.float64), times, tuple(payload["vol_shape"]),
-                     scale=payload["scale"])
+                     scale=payload["scale"], pixel_size=payload.get("pixel_size", 1.0))
     model.load_state_dict(state)
     return model.to(device).eval()
