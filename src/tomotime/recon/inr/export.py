@@ -98,8 +98,8 @@ def write_volumes(folder: Path, model: InrModel, *, fmt: str = "mrc", shape: int
     """Write the model's volume into ``folder``: ``volume.FMT``, or for a dynamic model and ``fmt="h5"`` the
     series ``volumes.h5`` at ``times`` (seconds; another format: the one volume at a single time).
 
-    ``name`` replaces the file name; ``overwrite`` replaces an existing file. Returns ``output_shape``, ``voxel_size_nm`` (along X),
-    ``voxel_size_zyx_nm``, ``region`` and ``times``.
+    ``name`` replaces the file name; ``overwrite`` replaces an existing file. Returns ``output_shape``,
+    ``voxel_size_nm`` (along X), ``voxel_size_zyx_nm``, ``region`` and ``times``.
 
     Raises
     ------
@@ -153,8 +153,8 @@ def write_results(folder: Path, model: InrModel, series: TiltSeries, *, fmt: str
         ``output_shape``, ``voxel_size_nm`` (along X), ``voxel_size_zyx_nm``, ``region`` (training voxels),
         ``reprojection_rmse_percent`` (mean over views), ``times``.
     """
-    info = write_volumes(folder, model, fmt="h5" if model.config.dynamic else fmt, shape=shape, voxel_size=voxel_size, region=region,
-                         times=series.times if times is None else times)
+    info = write_volumes(folder, model, fmt="h5" if model.config.dynamic else fmt, shape=shape,
+                         voxel_size=voxel_size, region=region, times=series.times if times is None else times)
     write_pose_csv(folder / "poses.csv", model)
     plot_poses(folder / "poses.png", model)
     write_imod_alignment(folder / "alignment.xf", folder / "alignment.tlt", model)
