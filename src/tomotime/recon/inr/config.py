@@ -67,8 +67,11 @@ class InrConfig(TrainingConfig):
         Transition of the smooth-L1 data loss, in units of the normalised data (maximum 1).
     tv_weight : float
         Weight ``alpha`` of the field's total variation ``mean |grad phi|``.
+    time_tv_weight : float
+        Dynamic field: weight of its total variation over time, ``mean |d phi / dt|``
+        (``t`` normalised to [-1, 1] over the acquisition; not in the paper).
     tv_fraction : float
-        Fraction of the sampled points where the TV term is evaluated.
+        Fraction of the sampled points where the TV terms are evaluated.
     tv_gradient : {"finite", "autograd"}
         ``grad phi`` by one-voxel forward differences (fast) or by automatic differentiation (the paper).
     stratified_holdout : bool
@@ -111,6 +114,7 @@ class InrConfig(TrainingConfig):
     sample_ramp_epochs: float = Field(2.0, ge=0, allow_inf_nan=False)
     smooth_l1_beta: float = Field(0.07, gt=0, allow_inf_nan=False)
     tv_weight: float = Field(1e-4, ge=0, allow_inf_nan=False)
+    time_tv_weight: float = Field(0.0, ge=0, allow_inf_nan=False)
     tv_fraction: float = Field(0.1, gt=0, le=1)
     tv_gradient: Literal["finite", "autograd"] = "finite"
     stratified_holdout: bool = True

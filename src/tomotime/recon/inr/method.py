@@ -79,10 +79,12 @@ class InrMethod:
         cfg = self.config
         flat = self.problem.train[indices]
         views, rows, cols = self._split(flat)
+        regularised = cfg.tv_weight > 0 or (cfg.dynamic and cfg.time_tv_weight > 0)
         pred, tv = net(views, rows, cols, n_samples=self.samples_at(step), jitter=True,
-                       tv_fraction=cfg.tv_fraction if cfg.tv_weight > 0 else 0.0)
+                       tv_fraction=cfg.tv_fraction if regularised else 0.0)
         target = self.problem.pixels[flat.to(self.device)]
-        return F.smooth_l1_loss(pred, target, beta=cfg.smooth_l1_beta) + cfg.tv_weight * tv
+        return F.smooth_l1_loss(pred, target, beta=cfg.smooth_l1_beta) + cfg.tv_weight * tv[0] + \
+            cfg.time_tv_weight * tv[1]
 
     def holdout_losses(self, model: nn.Module, indices: torch.Tensor) -> torch.Tensor:
         flat = self.problem.holdout[indices]

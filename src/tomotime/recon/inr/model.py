@@ -186,10 +186,19 @@ class InrModel(nn.Module):
         grad = (phi[:, 1:] - phi[:, :1]) * (self.length / h)
         return grad.norm(dim=1).mean()
 
+    def _time_tv(self, points: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
+        """``mean |phi(t + dt) - phi(t)| / dt`` at ``points`` ``(P, 3)``, ``dt`` a 32nd of the time span (2)."""
+        dt = 2.0 / 32
+        later = (time + dt).clamp(max=1.0)
+        earlier = later - dt
+        phi = self.field_at(torch.cat([points, points]), torch.cat([earlier, later])).reshape(2, -1)
+        return (phi[1] - phi[0]).abs().mean() / dt
+
     def forward(self, views: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, *, n_samples: int,
                 jitter: bool = False, tv_fraction: float = 0.0,
                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Predicted normalised pixels ``(B,)`` and the TV term (0 when ``tv_fraction`` is 0).
+        """Predicted normalised pixels ``(B,)`` and the regularisers ``(2,)``: TV over space and (dynamic
+        field with ``config.time_tv_weight``) over time; zeros when ``tv_fraction`` is 0.
 
         Parameters
         ----------
@@ -209,11 +218,15 @@ class InrModel(nn.Module):
         time = self.time[views][:, None].expand(-1, n_samples).reshape(-1) if self.config.dynamic else None
         phi = self.field_at(flat, time).reshape(-1, n_samples)
         pred = phi.sum(dim=1) * step / self.length
-        tv = pred.new_zeros(())
+        tv = pred.new_zeros(2)
         if tv_fraction > 0:
             k = max(1, int(round(tv_fraction * flat.shape[0])))
             pick = torch.randint(0, flat.shape[0], (k,), device=flat.device, generator=generator)
-            tv = self._tv(flat[pick].detach(), None if time is None else time[pick])
+            t_pick = None if time is None else time[pick]
+            space = self._tv(flat[pick].detach(), t_pick) if self.config.tv_weight > 0 else tv[0]
+            over_time = self._time_tv(flat[pick].detach(), t_pick) \
+                if time is not None and self.config.time_tv_weight > 0 else tv[1]
+            tv = torch.stack([space, over_time])
         return pred, tv
 
     @torch.no_grad()
