@@ -73,7 +73,9 @@ def pose_errors(model, scenario) -> dict[str, float]:
     # the tilt-axis angle (z1 + z3) / 2 of each view is seen in proportion to sin(theta): weight sin^2
     weight = np.sin(np.deg2rad(scenario.series.angles)) ** 2
     axis = np.sum(weight * (learned[:, 0] + learned[:, 1] - truth[:, 0] - truth[:, 1]) / 2) / weight.sum()
+    gauge = int(np.argmin(np.abs(scenario.series.angles)))  # its z1 = z3 = the shared axis alone
     return {"shift_rms_px": round(float(shift), 3), "axis_error_deg": round(float(axis), 3),
+            "shared_axis_error_deg": round(float(learned[gauge, 0] - truth[gauge, 0]), 3),
             "shift_rms_px_unaligned": round(float(np.sqrt(np.mean(np.sum(
                 (match_gauge(np.zeros_like(truth), truth, scenario.series.angles)[:, 2:] - truth[:, 2:]) ** 2,
                 axis=1)))), 3)}
@@ -106,14 +108,26 @@ def run_inr(scenario, device, *, steps: int, probes: int = 5, **options) -> dict
     return out
 
 
-def scenario_row(name: str, size: int, device, steps: int) -> dict[str, Any]:
+def scenario_row(name: str, size: int, device, steps: int, options: dict[str, Any] | None = None,
+                 sirt_true_poses: bool = True) -> dict[str, Any]:
     scenario = make(name, size)
     row = {"scenario": name, "description": scenario.description, "views": len(scenario.series),
            "size": size, "sirt": run_sirt(scenario, device)}
-    if scenario.true_poses is not None:
+    if scenario.true_poses is not None and sirt_true_poses:
         row["sirt_true_poses"] = run_sirt(scenario, device, scenario.true_poses)
-    row["inr"] = run_inr(scenario, device, steps=steps)
+    row["inr"] = run_inr(scenario, device, steps=steps, **(options or {}))
+    if options:
+        row["inr_options"] = options
     return row
+
+
+def parse_options(items: list[str]) -> dict[str, Any]:
+    """``key=value`` pairs (values as JSON: true, 0.1, "grid") of InrConfig options."""
+    out = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        out[key] = json.loads(value)
+    return out
 
 
 def field_comparison(size: int, device, seconds: float) -> list[dict[str, Any]]:
@@ -168,6 +182,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--fields", action="store_true", help="grid vs H-Siren at equal wall time instead")
     parser.add_argument("--seconds", type=float, default=120.0, help="training time per field (--fields)")
+    parser.add_argument("--options", nargs="*", default=[], help="InrConfig options key=value (JSON values), "
+                        "e.g. align_angles=false; the rows are stored as 'SCENARIO [key=value ...]'")
+    parser.add_argument("--no-sirt-true-poses", action="store_true", help="skip SIRT with the true poses")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -183,9 +200,12 @@ def main() -> None:
         report["fields"] = field_comparison(args.size, device, args.seconds)
     else:
         rows = report.setdefault("scenarios", {})
+        options = parse_options(args.options)
         for name in args.scenarios:
-            rows[name] = scenario_row(name, args.size, device, args.steps)
-            r = rows[name]
+            key = name if not options else f"{name} [{' '.join(args.options)}]"
+            rows[key] = scenario_row(name, args.size, device, args.steps, options,
+                                     sirt_true_poses=not args.no_sirt_true_poses)
+            r = rows[key]
             print(f"{name}: SIRT {r['sirt']['ssim']:.3f} INR {r['inr']['ssim']:.3f} "
                   f"({r['inr']['seconds']:.0f} s) {r['inr'].get('poses', '')}", flush=True)
     if not args.quick:

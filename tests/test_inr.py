@@ -154,7 +154,8 @@ TINY = dict(device="cpu", batch_size=256, lr=2e-2, grid_levels=2, grid_width=16,
 
 def test_a_known_shift_is_recovered():
     series, _ = ball_series(shift=(3, 0.5, 2.0))
-    cfg = InrConfig(**{**TINY, "batch_size": 128, "samples": 16, "steps": 150, "align": True, "align_angles": False})
+    cfg = InrConfig(**{**TINY, "batch_size": 128, "samples": 16, "steps": 150, "align": True, "align_angles": False,
+                       "shared_axis": False})
     truth = np.zeros((15, 4))
     truth[3, 2:] = (0.5, 2.0)
     poses = match_gauge(learned_poses(train_inr(series, cfg, progress=False).model), truth, series.angles)
@@ -266,7 +267,7 @@ def test_a_known_shift_is_recovered_on_a_dynamic_object():
     images[view] = misalign_image(images[view], axis_rotation=0.0, shift_y=1.0, shift_x=-2.0)
     series = TiltSeries(images, angles, series.times)
     cfg = InrConfig(**{**TINY, "dynamic": True, "time_knots": 3, "steps": 300, "align": True,
-                       "align_angles": False, "time_tv_weight": 0.1})
+                       "align_angles": False, "shared_axis": False, "time_tv_weight": 0.1})
     model = train_inr(series, cfg, progress=False).model
     truth = np.zeros((n, 4))
     truth[view, 2:] = (1.0, -2.0)
@@ -343,6 +344,17 @@ def test_a_shared_tilt_axis_turn_leaves_the_zero_degree_view_alone():
     assert learned_poses(model)[:, :2] == pytest.approx(np.full((2, 2), 6.0))
     assert torch.allclose(after[0], before[0], atol=1e-4 * float(before.max()))
     assert (after[1] - before[1]).abs().max() > 0.02 * before.max()  # 4 % measured
+
+
+def test_shifts_and_one_shared_axis_without_per_view_angles():
+    model = blob_model([-30.0, 0.0, 45.0], (8, 8, 8), align=True, align_angles=False, pin_object=False)
+    with torch.no_grad():
+        model.pose_delta.fill_(1.0)
+        model.axis_delta.fill_(3.0)
+    poses = learned_poses(model)
+    assert poses[:, :2] == pytest.approx(np.full((3, 2), 3.0))  # every view turned by the one axis angle
+    assert poses[[0, 2], 2:] == pytest.approx(np.ones((2, 2))) and (poses[1, 2:] == 0).all()
+    assert blob_model([0.0, 40.0, 50.0], (8, 8, 8), align=True, align_angles=False, shared_axis=False).axis_delta is None
 
 
 def test_learned_poses_hold_no_whole_object_motion():

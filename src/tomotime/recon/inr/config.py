@@ -44,11 +44,13 @@ class InrConfig(TrainingConfig):
     align : bool
         Learn per-view poses ``(z1, z3, dy, dx)``; the view nearest 0 deg stays fixed.
     align_angles : bool
-        With ``align``: learn the in-plane angles ``z1, z3`` as well as the shifts (False: shifts only).
+        With ``align``: learn the in-plane angles ``z1, z3`` of every view as well as its shifts.
     shared_axis : bool
-        With ``align_angles``: also learn one tilt-axis angle common to all views
+        With ``align``: also learn one tilt-axis angle common to all views
         (``z1 = z3 = alpha``, no effect at 0 deg, so it leaves the gauge alone); a
         tilt-axis error is then found from all views at once (not in the paper).
+        With ``align_angles=False`` the poses are the shifts and this one angle
+        (the usual model of classical alignment); both False: shifts only.
     pin_object : bool
         With ``align``: remove from the learned per-view corrections the common
         modes that move or turn the whole object (the mean of ``z1``, of ``z3``

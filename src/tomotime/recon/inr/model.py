@@ -135,7 +135,7 @@ class InrModel(nn.Module):
         self.register_buffer("pin", _common_mode_projectors(self.theta, gauge_view(angles),
                                                             config.align and config.pin_object))
         self.pose_delta = nn.Parameter(torch.zeros(n, 4)) if config.align else None
-        shared = config.align and config.align_angles and config.shared_axis
+        shared = config.align and config.shared_axis
         self.axis_delta = nn.Parameter(torch.zeros(())) if shared else None
 
     @property
