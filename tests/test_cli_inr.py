@@ -63,11 +63,13 @@ def test_inr_with_alignment_writes_every_result(blob, tmp_path):
 def test_inr4d_writes_a_volume_series(blob, tmp_path):
     out = tmp_path / "out"
     result = invoke("reconstruct", blob / "blob.mrc", "--method", "inr4d", "--out", out, "--times", "0,4,8",
-                    "--field", "hsiren", *FAST)
+                    "--field", "hsiren", "--align", *FAST)
     assert result.exit_code == 0, result.output
     with h5py.File(out / "volumes.h5") as f:
         assert f["volumes"].shape == (3, 16, 14, 16) and list(f["times"][()]) == [0, 4, 8]
         at_4 = f["volumes"][1]
+    config = json.loads((out / "summary.json").read_text())["config"]
+    assert config["dynamic"] and config["align"]  # the 4D field with learned poses
     # tomotime query samples the 4D field at any time and grid
     result = invoke("query", out / "model.pt", "--times", "0,4", "--grid", 8, "--out", tmp_path / "s.h5",
                     "--device", "cpu")
