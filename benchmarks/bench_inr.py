@@ -227,6 +227,7 @@ def main() -> None:
     parser.add_argument("--options", nargs="*", default=[], help="InrConfig options key=value (JSON values), "
                         "e.g. align_angles=false; the rows are stored as 'SCENARIO [key=value ...]'")
     parser.add_argument("--no-sirt-true-poses", action="store_true", help="skip SIRT with the true poses")
+    parser.add_argument("--tag", default="", help="appended to the row names (e.g. 'steps=5000')")
     parser.add_argument("--axis-landscape", nargs="*", type=float, default=None, metavar="DEG",
                         help="instead: the data misfit of the true volume against the shared axis angle")
     parser.add_argument("--quick", action="store_true")
@@ -249,7 +250,8 @@ def main() -> None:
         rows = report.setdefault("scenarios", {})
         options = parse_options(args.options)
         for name in args.scenarios:
-            key = name if not options else f"{name} [{' '.join(args.options)}]"
+            words = [*args.options, *([args.tag] if args.tag else [])]
+            key = name if not words else f"{name} [{' '.join(words)}]"
             rows[key] = scenario_row(name, args.size, device, args.steps, options,
                                      sirt_true_poses=not args.no_sirt_true_poses)
             r = rows[key]

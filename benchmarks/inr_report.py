@@ -52,6 +52,8 @@ def axis(names: tuple[str, ...] = ("inr_cpu_32.json", "inr_cpu_48.json")) -> str
             p, inr = row["inr"]["poses"], row["inr"]
             per_view = row.get("inr_options", {}).get("align_angles", True)
             mode = "shifts, z1/z3 per view, shared axis" if per_view else "shifts, shared axis"
+            other = [f"{k}={v}" for k, v in row.get("inr_options", {}).items() if k != "align_angles"]
+            mode += "".join(f", {o}" for o in other) + f"; {inr['steps']} steps"
             true = row.get("sirt_true_poses", {}).get("ssim")
             shared = p.get("shared_axis_error_deg")
             lines.append(f"| {row['size']}^3 | {mode} | {p['axis_error_deg']:+.2f} / "
