@@ -24,7 +24,8 @@ def sweeps(name: str = "inr_cpu_32.json") -> str:
         return ""
     lines = ["| scenario | views | SIRT SSIM (paper-style) | INR SSIM (paper-style) | INR steps / epochs / s | "
              "target (128^3) | paper INR / SIRT |", "|---|---|---|---|---|---|---|"]
-    for key, row in data["scenarios"].items():
+    rows = {k: r for k, r in data["scenarios"].items() if k == r["scenario"]}  # variants: see axis()
+    for key, row in rows.items():
         sirt, inr, base = row["sirt"], row["inr"], row["scenario"]
         extra = ""
         if "sirt_true_poses" in row:
@@ -33,7 +34,7 @@ def sweeps(name: str = "inr_cpu_32.json") -> str:
         lines.append(f"| {key}: {row['description']} | {row['views']} | {sirt['ssim']:.3f} ({sirt['ssim_paper']:.3f})"
                      f"{extra} | {inr['ssim']:.3f} ({inr['ssim_paper']:.3f}) | {inr['steps']} / {inr['epochs']:g} / "
                      f"{inr['seconds']:.0f} | >= {TARGETS[base]} | {paper[0]} / {paper[1] or '-'} |")
-    poses = [(k, r["inr"]["poses"]) for k, r in data["scenarios"].items() if "poses" in r["inr"]]
+    poses = [(k, r["inr"]["poses"]) for k, r in rows.items() if "poses" in r["inr"]]
     for key, p in poses:
         lines.append(f"\n{key}: shifts {p['shift_rms_px']:.3f} px RMS after alignment ({p['shift_rms_px_unaligned']:.2f}"
                      f" px before), tilt-axis error {p['axis_error_deg']:+.2f} deg")
