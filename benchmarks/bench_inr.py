@@ -73,7 +73,9 @@ def pose_errors(model, scenario) -> dict[str, float]:
     # the tilt-axis angle (z1 + z3) / 2 of each view is seen in proportion to sin(theta): weight sin^2
     weight = np.sin(np.deg2rad(scenario.series.angles)) ** 2
     axis = np.sum(weight * (learned[:, 0] + learned[:, 1] - truth[:, 0] - truth[:, 1]) / 2) / weight.sum()
+    gauge = int(np.argmin(np.abs(scenario.series.angles)))  # its z1 = z3 = the shared axis alone
     return {"shift_rms_px": round(float(shift), 3), "axis_error_deg": round(float(axis), 3),
+            "shared_axis_error_deg": round(float(learned[gauge, 0] - truth[gauge, 0]), 3),
             "shift_rms_px_unaligned": round(float(np.sqrt(np.mean(np.sum(
                 (match_gauge(np.zeros_like(truth), truth, scenario.series.angles)[:, 2:] - truth[:, 2:]) ** 2,
                 axis=1)))), 3)}
@@ -106,14 +108,68 @@ def run_inr(scenario, device, *, steps: int, probes: int = 5, **options) -> dict
     return out
 
 
-def scenario_row(name: str, size: int, device, steps: int) -> dict[str, Any]:
+def scenario_row(name: str, size: int, device, steps: int, options: dict[str, Any] | None = None,
+                 sirt_true_poses: bool = True) -> dict[str, Any]:
     scenario = make(name, size)
     row = {"scenario": name, "description": scenario.description, "views": len(scenario.series),
            "size": size, "sirt": run_sirt(scenario, device)}
-    if scenario.true_poses is not None:
+    if scenario.true_poses is not None and sirt_true_poses:
         row["sirt_true_poses"] = run_sirt(scenario, device, scenario.true_poses)
-    row["inr"] = run_inr(scenario, device, steps=steps)
+    row["inr"] = run_inr(scenario, device, steps=steps, **(options or {}))
+    if options:
+        row["inr_options"] = options
     return row
+
+
+def parse_options(items: list[str]) -> dict[str, Any]:
+    """``key=value`` pairs (values as JSON: true, 0.1, "grid") of InrConfig options."""
+    out = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        out[key] = json.loads(value)
+    return out
+
+
+def axis_landscape(size: int, alphas: list[float]) -> list[dict[str, float]]:
+    """Data misfit of the INR ray model with the TRUE volume and true shifts, against the shared tilt-axis angle.
+
+    The field is the truth (trilinear interpolation of the phantom's voxels);
+    only ``alpha`` (``z1 = z3``) varies. A minimum away from the truth's 10 deg
+    means the simulated data themselves (object turned and images rotated by
+    linear interpolation) pull the axis there; the depth of the minimum says how
+    strongly the data determine the axis at this size.
+    """
+    import torch.nn.functional as F
+
+    from tomotime.recon.inr import InrModel
+
+    scenario = make("axis", size)
+    series = scenario.series
+    volume = torch.from_numpy(scenario.truth.astype(np.float32))[None, None]
+    model = InrModel(InrConfig(device="cpu"), series.angles, series.times, scenario.truth.shape)
+
+    class Voxels(torch.nn.Module):
+        def forward(self, u):  # u in units of half the largest side: the box edges at +-shape/2
+            g = u[:, :3] * model.length / (torch.tensor(scenario.truth.shape[::-1], dtype=u.dtype) / 2)
+            return F.grid_sample(volume, g.reshape(1, 1, 1, -1, 3), mode="bilinear", padding_mode="zeros",
+                                 align_corners=False).reshape(-1)
+
+    model.field = Voxels()
+    n, ny, nx = series.shape
+    flat = torch.arange(n * ny * nx)
+    data = torch.from_numpy(series.images.astype(np.float32)).reshape(-1)
+    rows = []
+    for alpha in alphas:
+        poses = scenario.true_poses.copy()
+        poses[:, :2] = alpha
+        model.pose_init.copy_(torch.from_numpy(poses.astype(np.float32)))
+        with torch.no_grad():
+            pred = torch.cat([model(f // (ny * nx), (f // nx) % ny, f % nx, n_samples=2 * size)[0]
+                              for f in flat.split(16384)]) * model.length
+        rows.append({"alpha_deg": alpha, "mse": float(((pred - data) ** 2).mean()),
+                     "relative_rmse": float(((pred - data) ** 2).mean().sqrt() / data.abs().max())})
+        print(rows[-1], flush=True)
+    return rows
 
 
 def field_comparison(size: int, device, seconds: float) -> list[dict[str, Any]]:
@@ -168,6 +224,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--fields", action="store_true", help="grid vs H-Siren at equal wall time instead")
     parser.add_argument("--seconds", type=float, default=120.0, help="training time per field (--fields)")
+    parser.add_argument("--options", nargs="*", default=[], help="InrConfig options key=value (JSON values), "
+                        "e.g. align_angles=false; the rows are stored as 'SCENARIO [key=value ...]'")
+    parser.add_argument("--no-sirt-true-poses", action="store_true", help="skip SIRT with the true poses")
+    parser.add_argument("--tag", default="", help="appended to the row names (e.g. 'steps=5000')")
+    parser.add_argument("--axis-landscape", nargs="*", type=float, default=None, metavar="DEG",
+                        help="instead: the data misfit of the true volume against the shared axis angle")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -179,13 +241,20 @@ def main() -> None:
     out = out if out.is_absolute() else Path(__file__).resolve().parent / out
     report = json.loads(out.read_text()) if out.exists() and not args.quick else {}
     report["environment"] = environment(device, size=args.size)
-    if args.fields:
+    if args.axis_landscape is not None:
+        report.setdefault("axis_landscape", {})[str(args.size)] = axis_landscape(
+            args.size, args.axis_landscape or [9.0, 9.5, 10.0, 10.5, 11.0])
+    elif args.fields:
         report["fields"] = field_comparison(args.size, device, args.seconds)
     else:
         rows = report.setdefault("scenarios", {})
+        options = parse_options(args.options)
         for name in args.scenarios:
-            rows[name] = scenario_row(name, args.size, device, args.steps)
-            r = rows[name]
+            words = [*args.options, *([args.tag] if args.tag else [])]
+            key = name if not words else f"{name} [{' '.join(words)}]"
+            rows[key] = scenario_row(name, args.size, device, args.steps, options,
+                                     sirt_true_poses=not args.no_sirt_true_poses)
+            r = rows[key]
             print(f"{name}: SIRT {r['sirt']['ssim']:.3f} INR {r['inr']['ssim']:.3f} "
                   f"({r['inr']['seconds']:.0f} s) {r['inr'].get('poses', '')}", flush=True)
     if not args.quick:

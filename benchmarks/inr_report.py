@@ -24,20 +24,44 @@ def sweeps(name: str = "inr_cpu_32.json") -> str:
         return ""
     lines = ["| scenario | views | SIRT SSIM (paper-style) | INR SSIM (paper-style) | INR steps / epochs / s | "
              "target (128^3) | paper INR / SIRT |", "|---|---|---|---|---|---|---|"]
-    for key, row in data["scenarios"].items():
-        sirt, inr = row["sirt"], row["inr"]
+    rows = {k: r for k, r in data["scenarios"].items() if k == r["scenario"]}  # variants: see axis()
+    for key, row in rows.items():
+        sirt, inr, base = row["sirt"], row["inr"], row["scenario"]
         extra = ""
         if "sirt_true_poses" in row:
             extra = f"; with true poses {row['sirt_true_poses']['ssim']:.3f}"
-        paper = PAPER[key]
+        paper = PAPER[base]
         lines.append(f"| {key}: {row['description']} | {row['views']} | {sirt['ssim']:.3f} ({sirt['ssim_paper']:.3f})"
                      f"{extra} | {inr['ssim']:.3f} ({inr['ssim_paper']:.3f}) | {inr['steps']} / {inr['epochs']:g} / "
-                     f"{inr['seconds']:.0f} | >= {TARGETS[key]} | {paper[0]} / {paper[1] or '-'} |")
-    poses = [(k, r["inr"]["poses"]) for k, r in data["scenarios"].items() if "poses" in r["inr"]]
+                     f"{inr['seconds']:.0f} | >= {TARGETS[base]} | {paper[0]} / {paper[1] or '-'} |")
+    poses = [(k, r["inr"]["poses"]) for k, r in rows.items() if "poses" in r["inr"]]
     for key, p in poses:
         lines.append(f"\n{key}: shifts {p['shift_rms_px']:.3f} px RMS after alignment ({p['shift_rms_px_unaligned']:.2f}"
                      f" px before), tilt-axis error {p['axis_error_deg']:+.2f} deg")
     return "\n".join(lines)
+
+
+def axis(names: tuple[str, ...] = ("inr_cpu_32.json", "inr_cpu_48.json")) -> str:
+    """The tilt-axis rows of every size: pose model, axis and shift errors, SSIM against SIRT with the true poses."""
+    lines = ["| size | poses learned | tilt-axis error (sin^2-weighted / shared angle) | shift RMS px (before) | "
+             "INR SSIM | SIRT SSIM unaligned / true poses | INR s |", "|---|---|---|---|---|---|---|"]
+    for name in names:
+        data = _load(name)
+        for key, row in (data or {}).get("scenarios", {}).items():
+            if row["scenario"] != "axis":
+                continue
+            p, inr = row["inr"]["poses"], row["inr"]
+            per_view = row.get("inr_options", {}).get("align_angles", True)
+            mode = "shifts, z1/z3 per view, shared axis" if per_view else "shifts, shared axis"
+            other = [f"{k}={v}" for k, v in row.get("inr_options", {}).items() if k != "align_angles"]
+            mode += "".join(f", {o}" for o in other) + f"; {inr['steps']} steps"
+            true = row.get("sirt_true_poses", {}).get("ssim")
+            shared = p.get("shared_axis_error_deg")
+            lines.append(f"| {row['size']}^3 | {mode} | {p['axis_error_deg']:+.2f} / "
+                         f"{'-' if shared is None else f'{shared:+.2f}'} deg | {p['shift_rms_px']:.3f} "
+                         f"({p['shift_rms_px_unaligned']:.2f}) | {inr['ssim']:.3f} | {row['sirt']['ssim']:.3f} / "
+                         f"{'-' if true is None else f'{true:.3f}'} | {inr['seconds']:.0f} |")
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def speed() -> str:
@@ -81,6 +105,6 @@ def dynamic() -> str:
 
 
 if __name__ == "__main__":
-    for part in (sweeps(), speed(), fields(), dynamic()):
+    for part in (sweeps(), axis(), speed(), fields(), dynamic()):
         if part:
             print(part, end="\n\n")

@@ -19,12 +19,15 @@ from tomotime.recon.inr import (
     check_pose_drift,
     gauge_view,
     learned_poses,
+    load_model,
     match_gauge,
     ray_box,
     sample_along,
     sample_count,
+    save_model,
     train_inr,
 )
+from tomotime.recon.inr.method import InrMethod
 from tomotime.recon.inr.outputs import imod_transforms
 from tomotime.recon.inr.problem import stratified_holdout
 from tomotime.sim import simulate_acquisition
@@ -124,11 +127,10 @@ def test_gauge_is_the_view_nearest_zero_and_stays_fixed():
     assert gauge_view(np.array([-40.0, -3.0, 2.0, 50.0])) == 2
     model = blob_model([-40.0, -3.0, 2.0, 50.0], (8, 8, 8), align=True, pin_object=False)
     with torch.no_grad():
-        model.pose_raw.fill_(1.0)
+        model.pose_delta.fill_(1.0)
     poses = learned_poses(model)
     assert (poses[2] == 0).all() and (poses[[0, 1, 3]] != 0).all()
-    # the pose step equals pose_lr / lr times the raw parameter's: its own learning rate through one Adam
-    assert poses[0, 0] == pytest.approx(model.config.pose_lr / model.config.lr)
+    assert poses[0] == pytest.approx(np.ones(4))  # the parameters are degrees and pixels
 
 
 # --- training ----------------------------------------------------------------------------------------
@@ -152,7 +154,8 @@ TINY = dict(device="cpu", batch_size=256, lr=2e-2, grid_levels=2, grid_width=16,
 
 def test_a_known_shift_is_recovered():
     series, _ = ball_series(shift=(3, 0.5, 2.0))
-    cfg = InrConfig(**{**TINY, "batch_size": 128, "samples": 16, "steps": 150, "align": True, "align_angles": False})
+    cfg = InrConfig(**{**TINY, "batch_size": 128, "samples": 16, "steps": 150, "align": True, "align_angles": False,
+                       "shared_axis": False})
     truth = np.zeros((15, 4))
     truth[3, 2:] = (0.5, 2.0)
     poses = match_gauge(learned_poses(train_inr(series, cfg, progress=False).model), truth, series.angles)
@@ -188,6 +191,56 @@ def test_resume_gives_the_same_model(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_poses_train_in_their_own_parameter_group_at_pose_lr():
+    series, _ = ball_series()
+    cfg = InrConfig(**{**TINY, "steps": 1, "align": True, "pin_object": False, "holdout_fraction": 0.0,
+                       "lr_schedule": "constant", "lr": 1e-3, "pose_lr": 0.05})
+    model = train_inr(series, cfg, progress=False).model
+    moved = model.pose_delta.detach().abs()
+    gauge = gauge_view(series.angles)
+    # Adam's first step is lr * sign(gradient): every learned pose value moved by pose_lr, the gauge not at all
+    assert moved[gauge].max() == 0
+    assert torch.allclose(moved[np.arange(15) != gauge], torch.full_like(moved[1:], 0.05), rtol=0.01)
+    assert float(model.axis_delta.abs()) == pytest.approx(0.05, rel=0.01)
+    fresh = InrMethod(series, cfg, torch.device("cpu")).build_model()
+    field_step = max(float((a - b).abs().max()) for a, b in zip(model.field.parameters(), fresh.field.parameters()))
+    assert 0.5e-3 < field_step <= 1.001e-3  # the field at lr
+
+
+def test_a_version_1_model_file_is_read_with_its_poses_converted(tmp_path):
+    from tomotime.io.tagged import save_tagged
+    from tomotime.recon.inr.store import MODEL_FORMAT
+
+    cfg = InrConfig(device="cpu", align=True, grid_levels=1, grid_width=4)
+    model = InrModel(cfg, np.array([-40.0, 0.0, 50.0]), np.arange(3.0), (8, 8, 8))
+    with torch.no_grad():
+        model.pose_delta.copy_(torch.tensor([[1.0, -2.0, 0.5, 1.5], [0, 0, 0, 0], [0.3, 0.2, -1.0, 2.0]]))
+        model.axis_delta.fill_(4.0)
+    save_model(tmp_path / "v2.pt", model)
+    payload = {k: v for k, v in torch.load(tmp_path / "v2.pt", weights_only=True).items()
+               if k not in ("format", "format_version", "tomotime_version")}
+    scale = model.config.pose_lr / model.config.lr
+    old = {{"pose_delta": "pose_raw", "axis_delta": "axis_raw"}.get(k, k): (v / scale if "delta" in k else v)
+           for k, v in payload["state"].items()}
+    save_tagged(tmp_path / "v1.pt", MODEL_FORMAT, 1, {**payload, "state": old})
+    assert learned_poses(load_model(tmp_path / "v1.pt")) == pytest.approx(learned_poses(model), abs=1e-5)
+    assert learned_poses(load_model(tmp_path / "v2.pt")) == pytest.approx(learned_poses(model), abs=1e-6)
+
+
+def test_a_checkpoint_with_other_parameters_is_refused_on_resume(tmp_path):
+    from tomotime.training.checkpoint import read_checkpoint, write_checkpoint
+
+    series, _ = ball_series()
+    cfg = InrConfig(**{**TINY, "steps": 4, "checkpoint_every": 2, "align": True})
+    train_inr(series, cfg, run_dir=tmp_path, progress=False)
+    saved = read_checkpoint(tmp_path / "checkpoint.pt", "inr")
+    state = saved.pop("state")
+    state["model"]["pose_raw"] = state["model"].pop("pose_delta")  # as the pose parameters were once named
+    write_checkpoint(tmp_path / "checkpoint.pt", "inr", {**saved, "state": state})
+    with pytest.raises(InputError, match="cannot resume: its model's parameters differ.*pose_delta"):
+        train_inr(series, cfg.replace(steps=8), run_dir=tmp_path, resume=True, progress=False)
+
+
 def test_dynamic_field_follows_a_change_over_time():
     n = 24
     z, y, x = np.meshgrid(*[np.arange(16) - 7.5] * 3, indexing="ij")
@@ -200,6 +253,29 @@ def test_dynamic_field_follows_a_change_over_time():
     centre = lambda v: float((v.sum((0, 1)) * np.arange(16)).sum() / v.sum())  # noqa: E731
     # truth: the blob's centre moves from x index 11.5 to 3.5
     assert centre(first) == pytest.approx(11.5, abs=1.0) and centre(last) == pytest.approx(3.5, abs=1.0)
+
+
+def test_a_known_shift_is_recovered_on_a_dynamic_object():
+    n = 24
+    z, y, x = np.meshgrid(*[np.arange(16) - 7.5] * 3, indexing="ij")
+    fading = np.exp(-(z ** 2 + (y - 2) ** 2 + (x - 3) ** 2) / 6)  # falls to 30 % over the acquisition
+    vols = np.stack([(1 - 0.7 * t / (n - 1)) * fading + 0.6 * np.exp(-((z + 2) ** 2 + (y + 3) ** 2 + (x + 3) ** 2) / 4)
+                     for t in range(n)])
+    angles = np.linspace(-70, 70, n)[np.argsort(np.random.default_rng(0).random(n))]  # GRS-like order
+    series = simulate_acquisition(VolumeSeries(vols.astype(np.float32)), angles=angles)
+    images, view = series.images.copy(), int(np.argmax(np.abs(angles) > 30))
+    images[view] = misalign_image(images[view], axis_rotation=0.0, shift_y=1.0, shift_x=-2.0)
+    series = TiltSeries(images, angles, series.times)
+    cfg = InrConfig(**{**TINY, "dynamic": True, "time_knots": 3, "steps": 300, "align": True,
+                       "align_angles": False, "shared_axis": False, "time_tv_weight": 0.1})
+    model = train_inr(series, cfg, progress=False).model
+    truth = np.zeros((n, 4))
+    truth[view, 2:] = (1.0, -2.0)
+    poses = match_gauge(learned_poses(model), truth, angles)
+    assert np.abs(poses[:, 2:] - truth[:, 2:]).max() < 0.25, np.round(poses[view], 2)  # 0.14 px measured
+    blob = (slice(7, 9), slice(9, 11), slice(10, 12))
+    ratio = model.volume(time=float(series.times[-1]))[blob].mean() / model.volume(time=0.0)[blob].mean()
+    assert ratio == pytest.approx(0.3, abs=0.1)  # the change over time is kept (0.34 measured)
 
 
 # --- data checks -------------------------------------------------------------------------------------
@@ -263,21 +339,55 @@ def test_a_shared_tilt_axis_turn_leaves_the_zero_degree_view_alone():
     model = blob_model([0.0, 45.0], (16, 16, 16), align=True)
     before = all_pixels(model, 32)
     with torch.no_grad():
-        model.axis_raw.fill_(6.0 / model.pose_scale)  # alpha = 6 deg
+        model.axis_delta.fill_(6.0)  # alpha = 6 deg
     after = all_pixels(model, 32)
     assert learned_poses(model)[:, :2] == pytest.approx(np.full((2, 2), 6.0))
     assert torch.allclose(after[0], before[0], atol=1e-4 * float(before.max()))
     assert (after[1] - before[1]).abs().max() > 0.02 * before.max()  # 4 % measured
 
 
+def test_shifts_and_one_shared_axis_without_per_view_angles():
+    model = blob_model([-30.0, 0.0, 45.0], (8, 8, 8), align=True, align_angles=False, pin_object=False)
+    with torch.no_grad():
+        model.pose_delta.fill_(1.0)
+        model.axis_delta.fill_(3.0)
+    poses = learned_poses(model)
+    assert poses[:, :2] == pytest.approx(np.full((3, 2), 3.0))  # every view turned by the one axis angle
+    assert poses[[0, 2], 2:] == pytest.approx(np.ones((2, 2))) and (poses[1, 2:] == 0).all()
+    assert blob_model([0.0, 40.0, 50.0], (8, 8, 8), align=True, align_angles=False, shared_axis=False).axis_delta is None
+
+
 def test_learned_poses_hold_no_whole_object_motion():
     angles = np.array([-50.0, -20.0, 0.0, 30.0, 60.0, 75.0])
     model = blob_model(angles, (8, 8, 8), align=True)
     with torch.no_grad():
-        model.pose_raw.copy_(torch.randn(6, 4, generator=torch.Generator().manual_seed(0)))
+        model.pose_delta.copy_(torch.randn(6, 4, generator=torch.Generator().manual_seed(0)))
     p = learned_poses(model)
     t = np.deg2rad(angles)
     assert (p[2] == 0).all()  # the gauge view
     assert np.abs(p[:, :3].sum(0)).max() < 1e-3  # no mean turn or shift along Y
     assert max(abs(float(np.cos(t) @ p[:, 3])), abs(float(np.sin(t) @ p[:, 3]))) < 1e-3  # no X or Z translation
     assert np.abs(p[:, 3]).max() > 0.1
+
+
+def test_output_grid_from_a_size_a_voxel_size_or_a_region():
+    from tomotime.recon.inr.export import output_grid
+
+    box = (20, 30, 40)
+    assert output_grid(box, 2.0)[:2] == ((20, 30, 40), (2.0, 2.0, 2.0))  # the training grid
+    assert output_grid(box, 2.0, shape=80)[0] == (40, 60, 80)  # longest side, cubic voxels
+    assert output_grid(box, 2.0, voxel_size=4.0)[:2] == ((10, 15, 20), (4.0, 4.0, 4.0))
+    grid, voxel, region = output_grid(box, 2.0, shape=(5, 6, 7), region=((0, 10), (5, 25), (0, 40)))
+    assert grid == (5, 6, 7) and voxel == pytest.approx((4.0, 20 / 3, 80 / 7)) and region[1] == (5.0, 25.0)
+    for bad in [dict(shape=8, voxel_size=1.0), dict(voxel_size=-1.0), dict(shape=(2, 3)),
+                dict(region=((0, 10), (0, 31), (0, 40))), dict(region=((5, 5), (0, 30), (0, 40)))]:
+        with pytest.raises(InputError):
+            output_grid(box, 2.0, **bad)
+
+
+def test_a_region_samples_the_same_field_points_as_the_whole_box():
+    model = blob_model([-40.0, 0.0, 50.0], (12, 10, 14))
+    whole = model.volume()
+    assert np.allclose(model.volume(region=((2, 10), (0, 10), (3, 14))), whole[2:10, :, 3:], atol=1e-7)
+    fine = model.volume((24, 20, 28))  # twice as fine: the centres of the half voxels
+    assert fine.shape == (24, 20, 28) and abs(float(fine.mean()) - float(whole.mean())) < 0.01 * whole.max()

@@ -60,7 +60,7 @@ from tomotime.cli.dipster import (
     run_dipster,
 )
 from tomotime.cli.report import NoReportOption, write_run_report
-from tomotime.cli.inr import run_inr
+from tomotime.cli.inr import GRID_HELP, REGION_HELP, VOXEL_HELP, OutputGrid, run_inr
 from tomotime.data import TiltSeries
 from tomotime.device import resolve_device
 from tomotime.errors import InputError
@@ -230,13 +230,18 @@ def reconstruct(
     field: Annotated[Optional[Literal[FIELDS]], typer.Option(
         "--field", help="INR field: feature grid (fast, default) or the paper's H-Siren.",
         rich_help_panel=_INR)] = None,
+    grid: Annotated[Optional[str], typer.Option("--grid", help=GRID_HELP, rich_help_panel=_INR)] = None,
+    voxel_size: Annotated[Optional[float], typer.Option("--voxel-size", help=VOXEL_HELP,
+                                                        rich_help_panel=_INR)] = None,
+    region: Annotated[Optional[str], typer.Option("--region", help=REGION_HELP, rich_help_panel=_INR)] = None,
 ) -> None:
     """Reconstruct a tilt series with FBP, SIRT or EM; with --window, a volume at each time; or with DIP-STER.
 
     Writes OUT/volume.mrc (or .tiff); with --window, OUT/volumes.h5 (T, Z, Y, X).
     With --method dipster: OUT/volumes.h5, OUT/model.pt and the training run folder OUT/run.
-    With --method inr [--align] (inr4d: time as a fourth input): the volume (volumes.h5 for inr4d),
-    OUT/model.pt, learned poses, IMOD .xf/.tlt, the aligned series, reprojection errors and OUT/run.
+    With --method inr [--align] (inr4d: time as a fourth input): the volume (volumes.h5 for inr4d) on the
+    training grid or on --grid/--voxel-size (over --region), OUT/model.pt, learned poses, IMOD .xf/.tlt,
+    the aligned series, reprojection errors and OUT/run.
     Always writes OUT/summary.json with the resolved options.
     """
     started, clock = datetime.now(timezone.utc), time.perf_counter()
@@ -246,17 +251,19 @@ def reconstruct(
                              holdout=holdout, patience=patience, seed=seed, query_angle=query_angle, preset=preset,
                              corrections=corrections, row_lag=row_lag, row_time_lag=row_time_lag, ensemble=ensemble,
                              resume=resume)
+    output = OutputGrid(grid, voxel_size, region)
     if method in ("inr", "inr4d"):
         _check_inr_combinations(window=window, iterations=iterations, filter=filter, min_value=min_value,
                                 per_time_mrc=per_time_mrc)
         summary = run_inr(command=command, file=file, out=out, options=dipster, dynamic=method == "inr4d",
                           align=align, field=field, times=times, thickness=thickness, fmt=fmt, angles=angles,
-                          allow_wide_angles=allow_wide_angles, overwrite=overwrite, device=device)
+                          allow_wide_angles=allow_wide_angles, overwrite=overwrite, device=device, output=output)
         if not no_report and summary is not None:  # None on the other ranks under torchrun
             write_run_report(Path(out))
         return
-    if align or field is not None:
-        raise InputError(f"{'--align' if align else '--field'} applies to --method inr/inr4d, not to {method!r}")
+    inr_only = [*(["--align"] if align else []), *(["--field"] if field is not None else []), *output.given()]
+    if inr_only:
+        raise InputError(f"{inr_only[0]} applies to --method inr/inr4d, not to {method!r}")
     if method == "dipster":
         _check_dipster_combinations(window=window, iterations=iterations, filter=filter, min_value=min_value,
                                     fmt=fmt, per_time_mrc=per_time_mrc)

@@ -17,7 +17,7 @@ import tomotime
 from tomotime.errors import FormatError
 from tomotime.io.atomic import atomic_path
 
-__all__ = ["save_tagged", "load_tagged"]
+__all__ = ["save_tagged", "load_tagged", "tagged_format"]
 
 
 def save_tagged(path: str | Path, fmt: str, version: int, payload: dict[str, Any], *,
@@ -29,14 +29,15 @@ def save_tagged(path: str | Path, fmt: str, version: int, payload: dict[str, Any
     return Path(path)
 
 
-def load_tagged(path: str | Path, fmt: str, version: int, *, what: str, kind: str = "model") -> dict[str, Any]:
+def load_tagged(path: str | Path, fmt: str, version: int | tuple[int, ...], *, what: str,
+                kind: str = "model") -> dict[str, Any]:
     """Read a file written by :func:`save_tagged` onto the CPU.
 
     Parameters
     ----------
     path : str or Path
     fmt, version
-        The expected format name and version.
+        The expected format name and version (or the versions the caller can read).
     what : str
         What the file holds, for messages (e.g. ``"DIP-STER model"``).
     kind : str
@@ -59,8 +60,18 @@ def load_tagged(path: str | Path, fmt: str, version: int, *, what: str, kind: st
                           "truncated, or of another kind") from None
     if not isinstance(payload, dict) or payload.get("format") != fmt:
         raise FormatError(f"{p}: not a {what} file (no '{fmt}' header)")
-    if payload.get("format_version") != version:
+    readable = (version,) if isinstance(version, int) else tuple(version)
+    if payload.get("format_version") not in readable:
         raise FormatError(f"{p}: {what} format version {payload.get('format_version')!r} (written by tomotime "
                           f"{payload.get('tomotime_version', '?')}); this tomotime {tomotime.__version__} reads "
-                          f"version {version}")
+                          f"version {' or '.join(map(str, readable))}")
     return payload
+
+
+def tagged_format(path: str | Path) -> str | None:
+    """The format name in the header of a file written by :func:`save_tagged`; None for any other or unreadable file."""
+    try:
+        payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - the caller reports the file with the reader it picks
+        return None
+    return payload.get("format") if isinstance(payload, dict) else None

@@ -375,6 +375,10 @@ def train(method: Method, *, run_dir: str | Path | None = None, resume: bool = F
         if saved is not None:
             _check_resumable(saved, run, path / CHECKPOINT_NAME,
                              lr_step_free=cfg.lr_step is None or cfg.lr_schedule != "step")
+            why = state.incompatible(saved["state"])
+            if why is not None:
+                raise InputError(f"{path / CHECKPOINT_NAME}: cannot resume: {why} (written by another version of "
+                                 f"{method.name}); start afresh with overwrite")
             state.restore(saved["state"])
             log.info("resuming %s at step %d of %d", path, state.step, total)
         if writer is not None:

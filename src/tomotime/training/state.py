@@ -199,6 +199,18 @@ class TrainState:
             "loss_accumulator": [self.loss_sum, self.loss_count], "seconds": self.seconds,
         })
 
+    def incompatible(self, payload: dict[str, Any]) -> str | None:
+        """Why ``payload`` cannot be restored here (other parameter names, shapes or groups), or None."""
+        saved, own = payload["model"], self.model.state_dict()
+        differ = sorted(k for k in set(saved) | set(own)
+                        if k not in saved or k not in own or saved[k].shape != own[k].shape)
+        if differ:
+            return f"its model's parameters differ from this run's ({', '.join(differ[:4])})"
+        groups, own_groups = len(payload["optimizer"]["param_groups"]), len(self.optimizer.param_groups)
+        if groups != own_groups:
+            return f"its optimiser has {groups} parameter group(s), this run {own_groups}"
+        return None
+
     def restore(self, payload: dict[str, Any]) -> None:
         """Inverse of :meth:`payload` (the payload is copied, not shared)."""
         payload = copy.deepcopy(payload)

@@ -44,11 +44,13 @@ class InrConfig(TrainingConfig):
     align : bool
         Learn per-view poses ``(z1, z3, dy, dx)``; the view nearest 0 deg stays fixed.
     align_angles : bool
-        With ``align``: learn the in-plane angles ``z1, z3`` as well as the shifts (False: shifts only).
+        With ``align``: learn the in-plane angles ``z1, z3`` of every view as well as its shifts.
     shared_axis : bool
-        With ``align_angles``: also learn one tilt-axis angle common to all views
+        With ``align``: also learn one tilt-axis angle common to all views
         (``z1 = z3 = alpha``, no effect at 0 deg, so it leaves the gauge alone); a
         tilt-axis error is then found from all views at once (not in the paper).
+        With ``align_angles=False`` the poses are the shifts and this one angle
+        (the usual model of classical alignment); both False: shifts only.
     pin_object : bool
         With ``align``: remove from the learned per-view corrections the common
         modes that move or turn the whole object (the mean of ``z1``, of ``z3``
@@ -67,8 +69,11 @@ class InrConfig(TrainingConfig):
         Transition of the smooth-L1 data loss, in units of the normalised data (maximum 1).
     tv_weight : float
         Weight ``alpha`` of the field's total variation ``mean |grad phi|``.
+    time_tv_weight : float
+        Dynamic field: weight of its total variation over time, ``mean |d phi / dt|``
+        (``t`` normalised to [-1, 1] over the acquisition; not in the paper).
     tv_fraction : float
-        Fraction of the sampled points where the TV term is evaluated.
+        Fraction of the sampled points where the TV terms are evaluated.
     tv_gradient : {"finite", "autograd"}
         ``grad phi`` by one-voxel forward differences (fast) or by automatic differentiation (the paper).
     stratified_holdout : bool
@@ -86,8 +91,8 @@ class InrConfig(TrainingConfig):
     epochs: float = Field(40.0, gt=0, allow_inf_nan=False)
     eval_every: int = Field(50, ge=1)
     holdout_fraction: float = Field(0.05, ge=0, lt=0.5)
-    # Measured (benchmarks/bench_inr*.py) without the engine's warm-up, clipping and weight average; the
-    # poses' gradient is scaled by pose_lr / lr (see .model), which a global-norm clip would distort.
+    # Measured (benchmarks/bench_inr*.py) without the engine's warm-up, clipping and weight average; a
+    # global-norm clip would also couple the poses' step (degrees, pixels) to the field's gradient.
     lr_warmup: float = Field(0.0, ge=0, lt=0.5)
     grad_clip: float | None = Field(None, gt=0, allow_inf_nan=False)
     ema_decay: float | None = Field(None, gt=0, lt=1)
@@ -111,6 +116,7 @@ class InrConfig(TrainingConfig):
     sample_ramp_epochs: float = Field(2.0, ge=0, allow_inf_nan=False)
     smooth_l1_beta: float = Field(0.07, gt=0, allow_inf_nan=False)
     tv_weight: float = Field(1e-4, ge=0, allow_inf_nan=False)
+    time_tv_weight: float = Field(0.0, ge=0, allow_inf_nan=False)
     tv_fraction: float = Field(0.1, gt=0, le=1)
     tv_gradient: Literal["finite", "autograd"] = "finite"
     stratified_holdout: bool = True

@@ -57,13 +57,18 @@ class InrMethod:
         torch.manual_seed(self.config.seed)
         s = self.series
         model = InrModel(self.config, s.angles, s.times, self.problem.vol_shape,
-                         initial_poses=initial_poses(s), scale=self.problem.scale)
+                         initial_poses=initial_poses(s), scale=self.problem.scale,
+                         pixel_size=s.pixel_size)
         return model.to(self.device)
 
     def _split(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         _, ny, nx = self.series.shape
         flat = flat.to(self.device)
         return flat // (ny * nx), (flat // nx) % ny, flat % nx
+
+    def lr_scales(self, model: InrModel) -> list[tuple[list[nn.Parameter], float]]:
+        """The field at ``lr``, the poses at ``pose_lr`` (their own Adam parameter group)."""
+        return model.lr_scales()
 
     def samples_at(self, step: int) -> int:
         """Samples per ray at ``step`` (the ramp)."""
@@ -74,10 +79,12 @@ class InrMethod:
         cfg = self.config
         flat = self.problem.train[indices]
         views, rows, cols = self._split(flat)
+        regularised = cfg.tv_weight > 0 or (cfg.dynamic and cfg.time_tv_weight > 0)
         pred, tv = net(views, rows, cols, n_samples=self.samples_at(step), jitter=True,
-                       tv_fraction=cfg.tv_fraction if cfg.tv_weight > 0 else 0.0)
+                       tv_fraction=cfg.tv_fraction if regularised else 0.0)
         target = self.problem.pixels[flat.to(self.device)]
-        return F.smooth_l1_loss(pred, target, beta=cfg.smooth_l1_beta) + cfg.tv_weight * tv
+        return F.smooth_l1_loss(pred, target, beta=cfg.smooth_l1_beta) + cfg.tv_weight * tv[0] + \
+            cfg.time_tv_weight * tv[1]
 
     def holdout_losses(self, model: nn.Module, indices: torch.Tensor) -> torch.Tensor:
         flat = self.problem.holdout[indices]
@@ -101,7 +108,7 @@ class InrMethod:
             "config": {**self.config.to_dict(), "device": str(self.device), "samples": self.samples},
             "derived": {"scale": p.scale, "vol_shape": list(p.vol_shape), "holdout_pixels": self.n_holdout,
                         "train_pixels": self.n_train, "sample_ramp_steps": self.ramp_steps,
-                        "pose_scale": self.config.pose_lr / self.config.lr},
+                        "pose_lr_scale": self.config.pose_lr / self.config.lr},
             "data": {"shape": list(s.shape),
                      "fingerprint": fingerprint(s.images, s.angles, s.times,
                                                 *(() if s.poses is None else (s.poses,))),
