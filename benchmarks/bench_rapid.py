@@ -37,7 +37,7 @@ from tomotime.rapid.dislocations import binarise_series, centre_differences  # n
 from tomotime.rapid.distortion import correct_distortion, estimate_distortion  # noqa: E402
 from tomotime.rapid.lines import line_measures  # noqa: E402
 from tomotime.rapid.reconstruct import reconstruct_rapid  # noqa: E402
-from tomotime.rapid.projector import row_angles_from_frames  # noqa: E402
+from tomotime.physics.row_angles import row_angles_from_frames  # noqa: E402
 from tomotime.rapid.simulate import (  # noqa: E402
     NoiseModel, ScanDistortion, Timing, calibration_pair, fast_scan_noise, filter_pairs, simulate_conventional,
     simulate_rapid)

@@ -11,7 +11,7 @@ from tomotime.physics import ParallelProjector2D, VolumeProjector
 from tomotime.rapid.dislocations import centre_differences, line_centres
 from tomotime.rapid.distortion import correct_distortion, estimate_distortion, load_calibration, save_calibration
 from tomotime.rapid.lines import line_measures, place_profiles, profile_fwhm
-from tomotime.rapid.projector import RowAngleProjector, row_angles_from_frames
+from tomotime.physics.row_angles import RowAngleProjector, row_angles_from_frames
 from tomotime.rapid.simulate import (ScanDistortion, Timing, calibration_pair, frame_schedule, goniometer_angle)
 from tomotime.rapid.tilt_tracking import check_continuous_angles, fit_angles, track_angles
 from tomotime.rapid.unet_filter import UnetFilterConfig, apply_filter, check_pairs, load_filter, train_filter

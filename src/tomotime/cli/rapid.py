@@ -28,7 +28,7 @@ from tomotime.io.atomic import check_output
 from tomotime.io.movie import movie_output_suffix, read_movie, write_movie
 from tomotime.io.read import read_tilt_series
 from tomotime.rapid.distortion import correct_distortion, estimate_distortion, load_calibration, save_calibration
-from tomotime.rapid.projector import row_angles_from_frames
+from tomotime.physics.row_angles import row_angles_from_frames
 from tomotime.rapid.tilt_tracking import check_continuous_angles, track_angles
 from tomotime.rapid.unet_filter import (UnetFilterConfig, apply_filter, check_pairs, load_filter, save_filter,
                                         train_filter)

@@ -9,6 +9,7 @@
 * :mod:`.lines`: PSNR, relative line width and intensity (Tables 1-3);
 * :mod:`.distortion`: fast-scan x-distortion calibration and correction;
 * :mod:`.tilt_tracking`: frame angles from tracked feature points;
-* :mod:`.projector`, :mod:`.reconstruct`: time-lag-aware (one angle per row) SIRT;
+* :mod:`.reconstruct`: time-lag-aware (one angle per row) SIRT with
+  :class:`~tomotime.physics.RowAngleProjector`;
 * :mod:`.dislocations`: binarisation, line centres, Delta G between reconstructions.
 """

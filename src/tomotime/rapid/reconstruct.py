@@ -7,7 +7,7 @@ import torch
 
 from tomotime.errors import InputError
 from tomotime.physics import VolumeProjector
-from tomotime.rapid.projector import RowAngleProjector
+from tomotime.physics.row_angles import RowAngleProjector
 from tomotime.solvers import sirt
 
 __all__ = ["reconstruct_rapid"]
