@@ -222,8 +222,12 @@ def test_demo_writes_summary_metrics_and_figures(demo):
         assert np.all(np.diff(result["alloying_truth"]) > 0)
     for figure in ("orthoslices.png", "metrics.png"):
         assert_png(out / figure)
+    band = on_disk["dipster_alloying_band"]
+    assert band["members"] == 3
+    assert 0.0 <= band["width_mean"] <= band["width_max"] and 0.0 <= band["truth_inside_fraction"] <= 1.0
     text = "\n".join(lines)
     assert "SSIM mean" in text and str(out.resolve()) in text
+    assert "alloying band over 3 seeds" in text
     for name, values in on_disk["methods"].items():
         assert name in text and f"{values['ssim_mean']:.3f}" in text
 
@@ -242,6 +246,7 @@ def test_demo_refuses_to_overwrite_its_results(demo):
     (dict(window=0), "window"),
     (dict(size=8), "size"),
     (dict(steps=1), "steps"),
+    (dict(ensemble=0), "ensemble"),
 ])
 def test_demo_refuses_bad_options_before_creating_its_folder(tmp_path, options, match):
     kwargs = dict(size=16, steps=12, window=6, iterations=3, progress=False, echo=lambda line: None) | options
@@ -252,10 +257,11 @@ def test_demo_refuses_bad_options_before_creating_its_folder(tmp_path, options, 
 
 def test_demo_command_runs_with_fewer_steps_than_the_default_window(tmp_path):
     out = tmp_path / "demo"
-    result = invoke("demo", "--size", 16, "--steps", 12, "--dipster-steps", 30, "--out", out)
+    result = invoke("demo", "--size", 16, "--steps", 12, "--dipster-steps", 30, "--ensemble", 1, "--out", out)
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert (summary["size"], summary["steps"], summary["window"]) == (16, 12, 12)
+    assert summary["dipster_alloying_band"] is None  # --ensemble 1: one network, no band
     assert "SSIM mean" in result.stdout
     assert_input_error(invoke("demo", "--size", 16, "--steps", 12, "--dipster-steps", 30, "--out", out),
                        "exists", "--overwrite")

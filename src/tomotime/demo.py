@@ -31,6 +31,7 @@ from tomotime.io import write_json, write_tilt_series, write_volume_series
 from tomotime.metrics.evaluate import evaluate_against_truth, format_summary_table, write_metrics
 from tomotime.sim import iter_scenario, mixed_intensity_spread, simulate_acquisition
 from tomotime.recon.dipster import DipsterConfig, save_model, train_dipster, volume_series
+from tomotime.recon.dipster.ensemble import Band, ensemble_band
 from tomotime.solvers import sliding_window
 from tomotime.viz import plot_metric_curves, plot_orthoslices
 
@@ -39,6 +40,8 @@ __all__ = ["run_demo"]
 log = logging.getLogger(__name__)
 
 DEFAULT_WINDOW = 30
+DEFAULT_ENSEMBLE = 3
+"""DIP-STER members of the demo: the alloying curve gets the band of three seeds."""
 EXPERIMENT = "nanorod-alloying"
 """The demo's scenario, with its default (``subdiffusion``) reading: alloying rises over the whole run."""
 DEMO_FILES = ("summary.json", "metrics.csv", "metrics.json", "orthoslices.png", "metrics.png", "dipster_model.pt",
@@ -75,6 +78,7 @@ def run_demo(
     window: int | None = None,
     iterations: int = 30,
     dipster_steps: int | None = 6000,
+    ensemble: int = DEFAULT_ENSEMBLE,
     seed: int = 0,
     device: str = "auto",
     overwrite: bool = False,
@@ -97,6 +101,10 @@ def run_demo(
         SIRT iterations per window.
     dipster_steps : int or None
         Training steps of DIP-STER (None: leave DIP-STER out).
+    ensemble : int
+        DIP-STER members (seeds ``seed``, ``seed + 1``, ...): with 2 or more the
+        figure shades the band (smallest to largest member) of DIP-STER's
+        alloying curve; 1 trains one network and draws no band.
     seed : int
         Seed of the simulation.
     report : bool
@@ -117,16 +125,25 @@ def run_demo(
     window = min(DEFAULT_WINDOW, steps) if window is None else window
     if int(window) != window or not 1 <= window <= steps:
         raise InputError(f"window={window}: expected an integer between 1 and steps ({steps})")
+    if int(ensemble) != ensemble or ensemble < 1:
+        raise InputError(f"ensemble={ensemble}: expected a whole number of DIP-STER members, at least 1")
     created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         return _run(out_dir, volumes, size=size, steps=steps, window=window, iterations=iterations,
-                    dipster_steps=dipster_steps, seed=seed, device=device, overwrite=overwrite, progress=progress,
-                    report=report, command=command, echo=echo)
+                    dipster_steps=dipster_steps, ensemble=int(ensemble), seed=seed, device=device,
+                    overwrite=overwrite, progress=progress, report=report, command=command, echo=echo)
     except BaseException:
         if created and not any(out_dir.iterdir()):
             out_dir.rmdir()  # an interrupted first run leaves no empty folder behind
         raise
+
+
+def _band_note(band: Band, truth: Any) -> dict[str, Any]:
+    """Members, mean and largest width (percentage points) of an alloying band, and the share of time in it."""
+    inside = (np.asarray(truth) >= band.lower) & (np.asarray(truth) <= band.upper)
+    return {"members": int(band.members.shape[0]), "width_mean": float(np.mean(band.width)),
+            "width_max": float(np.max(band.width)), "truth_inside_fraction": float(np.mean(inside))}
 
 
 def plot_demo_curves(results: Mapping[str, Mapping[str, Any]], times: np.ndarray, path: str | Path, *,
@@ -148,8 +165,8 @@ def plot_demo_curves(results: Mapping[str, Mapping[str, Any]], times: np.ndarray
 
 
 def _run(out_dir: Path, volumes, *, size: int, steps: int, window: int, iterations: int, dipster_steps: int | None,
-         seed: int, device: str, overwrite: bool, progress: bool | None, report: bool, command: str | None,
-         echo, alloying_bands: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None) -> dict[str, Any]:
+         ensemble: int, seed: int, device: str, overwrite: bool, progress: bool | None, report: bool,
+         command: str | None, echo) -> dict[str, Any]:
     started = time.perf_counter()
 
     echo(f"Simulating nanorod alloying (the paper's curve, about 10 % to 53 %): {size}^3 voxels, {steps} steps, "
@@ -167,7 +184,7 @@ def _run(out_dir: Path, volumes, *, size: int, steps: int, window: int, iteratio
                            device=device, progress=progress)
     methods["SIRT (sliding window)"] = (recon, time.perf_counter() - t0)
 
-    model_note, training = None, None
+    model_note, training, extra = None, None, []
     if dipster_steps:
         echo(f"Training DIP-STER ({dipster_steps} steps, a space-time network fitted to the projections) ...")
         t0 = time.perf_counter()
@@ -175,10 +192,15 @@ def _run(out_dir: Path, volumes, *, size: int, steps: int, window: int, iteratio
                                 run_dir=out_dir / RUN_FOLDER, overwrite=overwrite, progress=progress)
         training = {"steps": trained.steps, "best_step": trained.best_step, "stopped_early": trained.stopped_early}
         dip_volumes = volume_series(trained.model, truth.times, progress=False)
-        methods["DIP-STER"] = (dip_volumes, time.perf_counter() - t0)
         model_path = save_model(out_dir / "dipster_model.pt", trained.model, overwrite=overwrite)
         raw_bytes = 4 * int(np.prod(truth.shape))
         model_note = {"model_bytes": model_path.stat().st_size, "raw_series_bytes": raw_bytes}
+        for k in range(1, ensemble):
+            echo(f"Training DIP-STER ensemble member {k + 1} of {ensemble} (seed {seed + k}) ...")
+            member = train_dipster(series, demo_dipster_config(steps=dipster_steps, seed=seed + k, device=device),
+                                   progress=progress)
+            extra.append(volume_series(member.model, truth.times, progress=False))
+        methods["DIP-STER"] = (dip_volumes, time.perf_counter() - t0)
 
     results, summary_methods = {}, {}
     for name, (volumes, seconds) in methods.items():
@@ -198,8 +220,15 @@ def _run(out_dir: Path, volumes, *, size: int, steps: int, window: int, iteratio
     rows = {"truth": [truth[int(t)] for t in shown]}
     rows.update({name: [vols[int(t)] for t in shown] for name, (vols, _) in methods.items()})
     plot_orthoslices(rows, truth.times[shown], out_dir / "orthoslices.png", overwrite=overwrite)
+    band = None
+    if extra:
+        def paper_alloying(vols: VolumeSeries) -> np.ndarray:
+            return evaluate_against_truth(vols, truth, alloying_sigma_mixed=sigma_mixed, scenario=EXPERIMENT,
+                                          alloying_fixed_mask=True)["paper_alloying"]
+
+        band = ensemble_band([methods["DIP-STER"][0], *extra], paper_alloying)
     plot_demo_curves(results, truth.times, out_dir / "metrics.png", overwrite=overwrite,
-                     alloying_bands=alloying_bands)
+                     alloying_bands={"DIP-STER": (band.lower, band.upper)} if band else None)
 
     summary = {
         "command": command,
@@ -216,6 +245,7 @@ def _run(out_dir: Path, volumes, *, size: int, steps: int, window: int, iteratio
         "volumes": {name: _VOLUME_FILES[name] for name in methods},
         "run_dir": RUN_FOLDER if dipster_steps else None,
         "training": training,
+        "dipster_alloying_band": None if band is None else _band_note(band, results["DIP-STER"]["paper_alloying_truth"]),
         "total_seconds": round(time.perf_counter() - started, 3),
     }
     write_json(out_dir / "summary.json", summary, overwrite=overwrite)
@@ -227,6 +257,11 @@ def _run(out_dir: Path, volumes, *, size: int, steps: int, window: int, iteratio
     echo("")
     echo(format_summary_table(summary_methods))
     echo("")
+    if band is not None:
+        note = summary["dipster_alloying_band"]
+        echo(f"DIP-STER alloying band over {note['members']} seeds: {note['width_mean']:.1f} percentage points wide "
+             f"on average ({note['width_max']:.1f} at most); the truth lies inside it at "
+             f"{100 * note['truth_inside_fraction']:.0f} % of the time steps.")
     if model_note:
         echo(f"The trained DIP-STER model ({model_note['model_bytes'] / 1e6:.1f} MB, dipster_model.pt) regenerates "
              f"the whole 4D series ({model_note['raw_series_bytes'] / 1e6:.1f} MB as float32) at any time: "

@@ -9,7 +9,7 @@ import typer
 
 from tomotime.cli.common import DeviceOption, OverwriteOption, command_line, handle_errors
 from tomotime.cli.report import NoReportOption
-from tomotime.demo import run_demo
+from tomotime.demo import DEFAULT_ENSEMBLE, run_demo
 
 __all__ = ["demo"]
 
@@ -23,10 +23,14 @@ def demo(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the simulation.")] = 0,
     dipster_steps: Annotated[int, typer.Option("--dipster-steps", min=0,
                                                help="DIP-STER training steps (0: SIRT only).")] = 6000,
+    ensemble: Annotated[int, typer.Option(
+        "--ensemble", min=1, help="DIP-STER members (seeds); 2 or more shade the band of the alloying curve.")
+    ] = DEFAULT_ENSEMBLE,
     device: DeviceOption = "auto",
     overwrite: OverwriteOption = False,
     no_report: NoReportOption = False,
 ) -> None:
     """Simulate an alloying nanorod, reconstruct it (sliding-window SIRT, DIP-STER), compare with truth, report."""
-    run_demo(out, size=size, steps=steps, seed=seed, dipster_steps=dipster_steps or None, device=device,
+    run_demo(out, size=size, steps=steps, seed=seed, dipster_steps=dipster_steps or None, ensemble=ensemble,
+             device=device,
              overwrite=overwrite, report=not no_report, command=command_line(ctx), echo=typer.echo)
