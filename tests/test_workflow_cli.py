@@ -191,8 +191,8 @@ def test_evaluate_refuses_a_missing_truth_and_an_existing_result(tmp_path, workf
 def demo(tmp_path_factory) -> tuple[Path, dict, list[str]]:
     out = tmp_path_factory.mktemp("demo") / "demo"
     lines: list[str] = []
-    summary = run_demo(out, size=16, steps=12, window=6, iterations=3, dipster_steps=40, progress=False,
-                       echo=lines.append)
+    summary = run_demo(out, size=16, steps=12, window=6, iterations=3, dipster_steps=40, ensemble=3,
+                       progress=False, echo=lines.append)
     return out, summary, lines
 
 
@@ -257,11 +257,11 @@ def test_demo_refuses_bad_options_before_creating_its_folder(tmp_path, options, 
 
 def test_demo_command_runs_with_fewer_steps_than_the_default_window(tmp_path):
     out = tmp_path / "demo"
-    result = invoke("demo", "--size", 16, "--steps", 12, "--dipster-steps", 30, "--ensemble", 1, "--out", out)
+    result = invoke("demo", "--size", 16, "--steps", 12, "--dipster-steps", 30, "--out", out)
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert (summary["size"], summary["steps"], summary["window"]) == (16, 12, 12)
-    assert summary["dipster_alloying_band"] is None  # --ensemble 1: one network, no band
+    assert summary["dipster_alloying_band"] is None  # one network by default: no band
     assert "SSIM mean" in result.stdout
     assert_input_error(invoke("demo", "--size", 16, "--steps", 12, "--dipster-steps", 30, "--out", out),
                        "exists", "--overwrite")
