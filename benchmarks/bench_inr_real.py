@@ -29,6 +29,7 @@ from environment import environment
 from skimage.transform import downscale_local_mean
 
 from tomotime.data import TiltSeries
+from tomotime.io.imod import tomviz_poses
 from tomotime.physics import VolumeProjector
 from tomotime.recon.inr import InrConfig, learned_poses, reprojection_errors, train_inr
 from tomotime.recon.inr.outputs import plot_reprojection
@@ -64,13 +65,18 @@ def ncem(steps: int, binning: int) -> dict:
            "steps": result.steps, "learned_shifts_px": np.round(ours, 3).tolist(),
            "learned_z1_deg": np.round(poses[:, 0], 3).tolist(), "learned_z3_deg": np.round(poses[:, 1], 3).tolist(),
            "tomviz_shifts_px": ref.tolist()}
-    out["agreement"] = compare_with_tomviz(ours, ref, angles)
+    out["agreement"] = compare_with_tomviz(ours, tomviz_shifts(ref), angles)
     return out
 
 
+def tomviz_shifts(offsets: np.ndarray) -> np.ndarray:
+    """TomViz's aligning offsets ``(N, 2)`` as measured shifts ``(dx, dy)`` (signs of :func:`tomviz_poses`)."""
+    return tomviz_poses(offsets)[:, [3, 2]]
+
+
 def compare_with_tomviz(ours: np.ndarray, tomviz: np.ndarray, angles: np.ndarray) -> dict:
-    """RMS difference (original px) per direction: along the tilt axis (our dy against TomViz's second
-    component) and across it (dx against the first), after removing the constant offset; across the axis
+    """RMS difference (original px) per direction: along the tilt axis (our dy against TomViz's, as a
+    measured shift) and across it (dx), after removing the constant offset; across the axis
     also after removing the best object translation ``a cos + b sin``; each with and without TomViz's
     reference view (0 deg, stored as (0, 0) although its neighbours sit 9-16 px away)."""
     rms = lambda v: round(float(np.sqrt(np.mean(v ** 2))), 3)  # noqa: E731
@@ -140,7 +146,7 @@ def reanalyse(report: dict) -> None:
     entry = report["ncem_idp_fib_haadf"]
     angles = np.loadtxt(DATA / "ncem_idp_fib_haadf" / "haadf_tiltseries.rawtlt")
     entry["agreement"] = compare_with_tomviz(np.asarray(entry["learned_shifts_px"]),
-                                             np.asarray(entry["tomviz_shifts_px"]), angles)
+                                             tomviz_shifts(np.asarray(entry["tomviz_shifts_px"])), angles)
     for key in [k for k in entry if k.startswith("tomviz_as_")]:
         del entry[key]
 
