@@ -54,12 +54,12 @@ def check(
 ) -> None:
     """Reprojection check: per-view RMSE and SSIM against time and angle, worst views, fake dynamics."""
     from tomotime.viz.check_figures import plot_check
+    from tomotime.viz.figures import save_png
 
     results, notes = check_run(run_dir, device=device)
     out = Path(out) if out is not None else Path(run_dir)
     with staged_output(out, CHECK_FILES, overwrite=overwrite) as stage:
-        fig = plot_check(results)
-        fig.savefig(stage / "check.png", dpi=110)
+        save_png(plot_check(results), stage / "check.png")
         write_json(stage / "check.json", {"run": str(run_dir), "methods": results, "notes": notes})
     for name, result in results.items():
         views = result["views"]

@@ -75,9 +75,8 @@ def parse_beta(text: str) -> tuple[float, float] | None:
 
 def order_plot(path: Path, star: np.ndarray, significant: np.ndarray) -> None:
     """ALPS* per frame with the ordered (1.3) and disordered (1.1) thresholds; significant frames marked."""
-    import matplotlib
+    from tomotime.viz.figures import save_png  # first: it selects the Agg backend
 
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 3), dpi=120)
@@ -90,8 +89,7 @@ def order_plot(path: Path, star: np.ndarray, significant: np.ndarray) -> None:
     ax.set(xlabel="frame", ylabel="ALPS*")
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def run_order(*, file: Path, roi: Path, vacuum: Path, out: Path, sigma: float = 2.0, gain: float = 1.0,

@@ -162,11 +162,10 @@ def calibrate_haadf(series: TiltSeries, max_angle: float = 60.0, limit: float = 
                    measured_mean=means.tolist(), model_mean=model_mean.tolist(), scale=scales.tolist())
 
 
-def plot_haadf_calibration(record: dict[str, Any], path: str | Path) -> Path:
+def plot_haadf_calibration(record: dict[str, Any], path: str | Path, *, overwrite: bool = False) -> Path:
     """Figure of a ``calibrate_haadf`` record: membrane mean against 1/cos(angle), the fit, the corrected views."""
-    import matplotlib
+    from tomotime.viz.figures import save_png  # first: it selects the Agg backend
 
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     angles = np.asarray(record["angles"])
@@ -191,6 +190,4 @@ def plot_haadf_calibration(record: dict[str, Any], path: str | Path) -> Path:
     fig.suptitle(f"HAADF calibration ({record['method']}), relative misfit {record['relative_misfit']:.2%}",
                  fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path, overwrite=overwrite)

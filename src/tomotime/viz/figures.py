@@ -13,7 +13,17 @@ import numpy as np  # noqa: E402
 
 from tomotime.io.atomic import atomic_path  # noqa: E402
 
-__all__ = ["plot_orthoslices", "plot_orthoslice_grid", "plot_metric_curves"]
+__all__ = ["save_png", "plot_orthoslices", "plot_orthoslice_grid", "plot_metric_curves"]
+
+
+def save_png(fig, path: str | Path, *, overwrite: bool = False, dpi: int = 110) -> Path:
+    """Write the matplotlib figure ``fig`` to the PNG file ``path`` atomically, then close it."""
+    try:
+        with atomic_path(path, overwrite=overwrite) as tmp:
+            fig.savefig(tmp, dpi=dpi, format="png")
+    finally:
+        plt.close(fig)
+    return Path(path)
 
 
 def plot_orthoslice_grid(rows: Mapping[str, Sequence[np.ndarray]], times: Sequence[float], *,
@@ -60,11 +70,7 @@ def plot_orthoslices(
     overwrite: bool = False,
 ) -> Path:
     """Write :func:`plot_orthoslice_grid` of ``rows`` at ``times`` to the PNG file ``path`` (atomically)."""
-    fig = plot_orthoslice_grid(rows, times)
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return Path(path)
+    return save_png(plot_orthoslice_grid(rows, times), path, overwrite=overwrite)
 
 
 def plot_metric_curves(
@@ -102,7 +108,4 @@ def plot_metric_curves(
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path, overwrite=overwrite)

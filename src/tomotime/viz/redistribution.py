@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 
-from tomotime.io.atomic import atomic_path  # noqa: E402
+from tomotime.viz.figures import save_png  # noqa: E402
 from tomotime.metrics.morphology import redistribution_curve, redistribution_map  # noqa: E402
 
 __all__ = ["plot_redistribution"]
@@ -59,7 +59,4 @@ def plot_redistribution(series: Any, path: str | Path, *, first: int = 0, last: 
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path, overwrite=overwrite)

@@ -73,9 +73,8 @@ def write_pose_csv(path: str | Path, model: InrModel, *, overwrite: bool = False
 
 def plot_poses(path: str | Path, model: InrModel, *, overwrite: bool = False) -> Path:
     """Figure of ``z1, z3, dy, dx`` against view index (top) and tilt angle (bottom), PNG."""
-    import matplotlib
+    from tomotime.viz.figures import save_png  # first: it selects the Agg backend
 
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = pose_table(model)
@@ -90,11 +89,7 @@ def plot_poses(path: str | Path, model: InrModel, *, overwrite: bool = False) ->
         axes[1, k].plot(angle[order], values[order], ".-")
         axes[1, k].set(xlabel="tilt angle (deg)", ylabel=label)
     fig.suptitle("learned per-view poses")
-    path = check_output(path, overwrite=overwrite)
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return path
+    return save_png(fig, check_output(path, overwrite=overwrite), overwrite=overwrite)
 
 
 def imod_transforms(poses: np.ndarray) -> np.ndarray:
@@ -167,9 +162,8 @@ def plot_reprojection(path: str | Path, rows: list[dict[str, float]], *, overwri
                       reference: list[dict[str, float]] | None = None, label: str = "INR",
                       reference_label: str = "reference") -> Path:
     """Figure of the per-view reprojection error (% of range) against tilt angle, optionally with a reference."""
-    import matplotlib
+    from tomotime.viz.figures import save_png  # first: it selects the Agg backend
 
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.5), constrained_layout=True)
@@ -180,8 +174,4 @@ def plot_reprojection(path: str | Path, rows: list[dict[str, float]], *, overwri
             ax.plot(angle[order], np.array([r["rmse_percent"] for r in data])[order], ".-", label=name)
     ax.set(xlabel="tilt angle (deg)", ylabel="reprojection RMSE (% of range)")
     ax.legend()
-    path = check_output(path, overwrite=overwrite)
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return path
+    return save_png(fig, check_output(path, overwrite=overwrite), overwrite=overwrite)
