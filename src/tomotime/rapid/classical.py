@@ -15,6 +15,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.restoration import denoise_nl_means, denoise_tv_chambolle, denoise_wavelet, estimate_sigma
 
+from tomotime.denoise.baselines import bm3d_frames
 from tomotime.errors import InputError
 from tomotime.metrics.image import psnr
 from tomotime.rapid.unet_filter import paper_normalise
@@ -73,10 +74,8 @@ def bm3d_available() -> bool:
 
 
 def bm3d_filter(image: np.ndarray, sigma: float) -> np.ndarray:
-    """BM3D of ``image`` ``(H, W)`` with noise standard deviation ``sigma`` (needs the ``bm3d`` extra)."""
-    if not bm3d_available():
-        raise InputError("BM3D needs the optional 'bm3d' package (pip install 'tomotime[bm3d]'; non-commercial "
-                         "licence)")
-    import bm3d
+    """BM3D of ``image`` ``(H, W)`` with noise standard deviation ``sigma`` (needs the ``bm3d`` extra).
 
-    return np.asarray(bm3d.bm3d(np.asarray(image, np.float64), sigma_psd=sigma), np.float32)
+    The one-frame case of :func:`tomotime.denoise.baselines.bm3d_frames`.
+    """
+    return bm3d_frames(np.asarray(image, np.float64)[None], sigma)[0]
