@@ -28,8 +28,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from environment import environment  # noqa: E402
 
-from tomotime.denoise import (Neighbor2NeighborConfig, UdvdConfig, apply_denoiser, train_neighbor2neighbor,  # noqa: E402
-                              train_udvd)
+from tomotime.denoise import (  # noqa: E402
+    Neighbor2NeighborConfig, UdvdConfig, apply_denoiser, train_neighbor2neighbor, train_udvd)
 from tomotime.device import resolve_device  # noqa: E402
 from tomotime.errors import InputError  # noqa: E402
 from tomotime.metrics.image import psnr  # noqa: E402
@@ -277,7 +277,7 @@ def _rapid_scores(filtered_norm: np.ndarray, reference: np.ndarray, frames: list
 
 
 def _candidate(name: str, args, device, train: dict, test: dict, rapid) -> tuple[dict, np.ndarray, np.ndarray]:
-    """Train one self-supervised candidate on noisy frames alone; its normalised outputs on the test and rapid frames."""
+    """Train a self-supervised candidate on noisy frames alone; its normalised outputs on test and rapid frames."""
     h, w = train["repeats"].shape[-2:]
     clock = time.perf_counter()
     if name.startswith("noise2noise"):
@@ -338,7 +338,10 @@ def part_selfsup(args, device) -> dict:
             # the U-Net's output min-shifted and divided by its maximum, as the self-supervised outputs are
             "test_renormalised": _test_scores(_norm(unet_test), test)["mean"],
             "rapid_renormalised": _rapid_scores(_norm(unet_rapid), rapid_reference, frames)}
-    candidates, gaps = {}, {}
+    # The noise-free image scored as a filter output: what a filter returning the clean image exactly would score.
+    clean_image = {"test": _test_scores(_norm(test["clean"]), test)["mean"],
+                   "rapid": _rapid_scores(_norm(rapid.clean), rapid_reference, frames)}
+    candidates = {}
     for name in args.candidates:
         info, test_out, rapid_out = _candidate(name, args, device, train, test, rapid)
         entry = {"training": info, "rapid": _rapid_scores(rapid_out, rapid_reference, frames)}
@@ -371,7 +374,7 @@ def part_selfsup(args, device) -> dict:
                   "scoring": "filtered frames min-shifted/max-normalised (the U-Net's output as it comes); "
                              "metrics as in the filters part; unit_free_psnr_db: after the least-squares affine "
                              "map onto the normalised reference (a diagnostic)"},
-        "unet": unet, "candidates": candidates, "seconds_data": round(t_data, 1)}
+        "unet": unet, "clean_image": clean_image, "candidates": candidates, "seconds_data": round(t_data, 1)}
 
 
 def _unet_model(args, device, train: dict):

@@ -39,8 +39,8 @@ from tomotime.io.tagged import load_tagged, save_tagged
 from tomotime.models.unet import UNet
 from tomotime.training import TrainingConfig, TrainResult, fingerprint, train
 
-__all__ = ["UnetFilterConfig", "UnetFilterMethod", "paper_normalise", "robust_normalise", "NORMALISERS", "check_pairs", "train_filter", "apply_filter",
-           "save_filter", "load_filter", "FILTER_FORMAT"]
+__all__ = ["UnetFilterConfig", "UnetFilterMethod", "paper_normalise", "robust_normalise", "NORMALISERS", "check_pairs",
+           "train_filter", "apply_filter", "save_filter", "load_filter", "FILTER_FORMAT"]
 
 FILTER_FORMAT = "tomotime-unet-filter"
 _VERSION = 1
