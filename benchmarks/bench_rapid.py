@@ -289,23 +289,18 @@ def _candidate(name: str, args, device, train: dict, test: dict, rapid) -> tuple
                 "areas": int(train["repeats"].shape[0])}
         return ({**info, "steps": result.steps, "best_step": result.best_step, "seconds": round(seconds, 1)},
                 apply_filter(result.model, test["noisy"]), apply_filter(result.model, rapid.images))
-    if name == "neighbor2neighbor":
-        config = Neighbor2NeighborConfig(width=args.width, steps=args.unet_steps, crop=64, batch_size=8, eval_every=50,
-                                         holdout_crop=min(h, w) // 8 * 8, device=str(device), seed=0)
-        result, norm = train_neighbor2neighbor(train["repeats"].reshape(-1, h, w), config, progress=False)
+    if name in ("neighbor2neighbor", "blindspot-row"):  # single-frame denoisers of the same frames, one at a time
+        movie = train["repeats"].reshape(-1, h, w)
+        common = {"width": args.width, "steps": args.unet_steps, "crop": 64, "batch_size": 8, "eval_every": 50,
+                  "holdout_crop": min(h, w) // 8 * 8, "device": str(device), "seed": 0}
+        if name == "neighbor2neighbor":
+            result, norm = train_neighbor2neighbor(movie, Neighbor2NeighborConfig(**common), progress=False)
+        else:  # a blind spot that never sees its own scan line
+            result, norm = train_udvd(movie, UdvdConfig(frames=1, blind_spot="row", **common), progress=False)
         seconds = time.perf_counter() - clock
         out = [np.stack([_norm(f) for f in apply_denoiser(result.model, norm, x)]) for x in (test["noisy"],
                                                                                            rapid.images)]
-        return ({"width": args.width, "frames": int(np.prod(train["repeats"].shape[:2])), "steps": result.steps,
-                 "best_step": result.best_step, "seconds": round(seconds, 1)}, out[0], out[1])
-    if name == "blindspot-row":  # single-frame blind spot that never sees its own scan line
-        config = UdvdConfig(frames=1, blind_spot="row", width=args.width, steps=args.unet_steps, crop=64,
-                            batch_size=8, eval_every=50, holdout_crop=min(h, w) // 4 * 4, device=str(device), seed=0)
-        result, norm = train_udvd(train["repeats"].reshape(-1, h, w), config, progress=False)
-        seconds = time.perf_counter() - clock
-        out = [np.stack([_norm(f) for f in apply_denoiser(result.model, norm, x)]) for x in (test["noisy"],
-                                                                                           rapid.images)]
-        return ({"width": args.width, "frames": int(np.prod(train["repeats"].shape[:2])), "steps": result.steps,
+        return ({"width": args.width, "frames": int(movie.shape[0]), "steps": result.steps,
                  "best_step": result.best_step, "seconds": round(seconds, 1)}, out[0], out[1])
     if name == "udvd-3x3":  # a video denoiser: trained on the rapid series itself, scored on it only
         config = UdvdConfig(blind_spot="3x3", steps=args.udvd_steps, eval_every=100, holdout_crop=96,
