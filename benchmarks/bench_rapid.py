@@ -4,7 +4,8 @@ Parts (each about 2-5 minutes on a shared 2-core CPU, one torch thread)::
 
     python benchmarks/bench_rapid.py --part filters    # Tables 1-3: U-Net vs BM3D / best classical filter
     python benchmarks/bench_rapid.py --part recon      # distortion, tilt angles, Delta G, time-lag-aware SIRT
-    python benchmarks/bench_rapid.py --part selfsup    # blind-spot (UDVD) on the rapid series vs the U-Net
+    python benchmarks/bench_rapid.py --part selfsup    # Noise2Noise (no averages) vs the supervised U-Net
+    python benchmarks/bench_rapid.py --part selfsup --candidates neighbor2neighbor noise2noise-paper-norm udvd-3x3
     python benchmarks/bench_rapid.py --device cuda     # all parts on a GPU (results/rapid_gpu.json)
 
 Each part updates its section of ``results/rapid_<cpu|gpu>.json``; ``filters``
@@ -27,15 +28,17 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from environment import environment  # noqa: E402
 
-from tomotime.denoise import UdvdConfig, apply_denoiser, train_udvd  # noqa: E402
+from tomotime.denoise import (  # noqa: E402
+    Neighbor2NeighborConfig, UdvdConfig, apply_denoiser, train_neighbor2neighbor, train_udvd)
 from tomotime.device import resolve_device  # noqa: E402
 from tomotime.errors import InputError  # noqa: E402
 from tomotime.metrics.image import psnr  # noqa: E402
-from tomotime.metrics.unsupervised import temporal_umse  # noqa: E402
+from tomotime.metrics.unsupervised import umse  # noqa: E402
 from tomotime.rapid.classical import best_classical, bm3d_available, classical_filter  # noqa: E402
 from tomotime.rapid.dislocations import binarise_series, centre_differences  # noqa: E402
 from tomotime.rapid.distortion import correct_distortion, estimate_distortion  # noqa: E402
 from tomotime.rapid.lines import line_measures  # noqa: E402
+from tomotime.rapid.noise2noise import train_filter_noise2noise  # noqa: E402
 from tomotime.rapid.reconstruct import reconstruct_rapid  # noqa: E402
 from tomotime.physics.row_angles import row_angles_from_frames  # noqa: E402
 from tomotime.rapid.simulate import (  # noqa: E402
@@ -75,7 +78,7 @@ def part_filters(args, device) -> dict:
     train = filter_pairs(args.train_fields, TILTS, seed=0)
     test = filter_pairs(args.test_fields, TILTS, seed=1000)
     t_data = time.perf_counter() - clock
-    config = UnetFilterConfig(steps=args.unet_steps, width=args.width, depth=3, eval_every=50, device=str(device))
+    config = _unet_config(args, device)
     clock = time.perf_counter()
     result = train_filter(train["noisy"], train["reference"], config, progress=False)
     t_train = time.perf_counter() - clock
@@ -222,41 +225,175 @@ def _figure(rapid, filtered, corrected, tracked, args) -> None:
     plt.close(fig)
 
 
-def part_selfsup(args, device, model) -> dict:
-    noise = NoiseModel()
-    specimen = dislocation_specimen((24, 96, 96), seed=7)
-    rapid = simulate_rapid(specimen, distortion=None, noise=noise, seed=7)
-    rng = np.random.default_rng(8)
-    reference = fast_scan_noise(rapid.clean, noise.scaled(50), rng)
+SELFSUP = ("noise2noise", "noise2noise-paper-norm", "neighbor2neighbor", "blindspot-row", "udvd-3x3")
+
+
+def _unet_config(args, device, **changes) -> UnetFilterConfig:
+    """The U-Net of the filters part (the self-supervised candidates change only their target)."""
+    return UnetFilterConfig(**{"steps": args.unet_steps, "width": args.width, "depth": 3, "eval_every": 50,
+                               "device": str(device), **changes})
+
+
+def _mean_scores(rows: list[dict]) -> dict[str, float]:
+    return {k: float(np.mean([r[k] for r in rows])) for k in ("psnr_db", "relative_width", "relative_intensity")}
+
+
+def _unit_free_psnr(filtered: np.ndarray, reference: np.ndarray) -> float:
+    """PSNR (dB) after the least-squares affine map of ``filtered`` onto the normalised reference.
+
+    A diagnostic beside the paper's PSNR: it ignores in which units (offset,
+    scale) a filter returns the image and scores only its shape.
+    """
+    ref = _norm(reference)
+    coef = np.linalg.lstsq(np.column_stack([filtered.ravel(), np.ones(filtered.size)]), ref.ravel(), rcond=None)[0]
+    return psnr(filtered * coef[0] + coef[1], ref, data_range=1.0)
+
+
+def _test_scores(filtered_norm: np.ndarray, test: dict) -> dict:
+    """Tables 1-3 per tilt, the mean over all test fields, and reference-free uMSE next to the true MSE.
+
+    uMSE (:func:`tomotime.metrics.unsupervised.umse`) takes three further
+    independent noisy frames of each test field as references; the filtered
+    frame is mapped to the frame's units by a least-squares affine fit to its
+    own noisy input. The true MSE is against the clean image in the same units.
+    """
+    rows = [_scores(f, r) for f, r in zip(filtered_norm, test["reference"])]
+    u, true = [], []
+    for f, noisy, refs, clean in zip(filtered_norm, test["noisy"], test["repeats"], test["clean"]):
+        coef = np.linalg.lstsq(np.column_stack([f.ravel(), np.ones(f.size)]), noisy.ravel(), rcond=None)[0]
+        units = f * coef[0] + coef[1]
+        u.append(umse(units, *refs[:3]))
+        true.append(float(np.mean((units - clean) ** 2)))
+    return {"tables": _summarise(rows, test["tilts"]), "mean": _mean_scores(rows),
+            "unit_free_psnr_db": float(np.mean([_unit_free_psnr(f, r) for f, r in zip(filtered_norm,
+                                                                                     test["reference"])])),
+            "umse": float(np.mean(u)), "true_mse": float(np.mean(true))}
+
+
+def _rapid_scores(filtered_norm: np.ndarray, reference: np.ndarray, frames: list[int]) -> dict[str, float]:
+    out = _mean_scores([_scores(filtered_norm[i], reference[i]) for i in frames])
+    out["unit_free_psnr_db"] = float(np.mean([_unit_free_psnr(filtered_norm[i], reference[i]) for i in frames]))
+    return out
+
+
+def _candidate(name: str, args, device, train: dict, test: dict, rapid) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Train a self-supervised candidate on noisy frames alone; its normalised outputs on test and rapid frames."""
+    h, w = train["repeats"].shape[-2:]
     clock = time.perf_counter()
-    config = UdvdConfig(blind_spot="3x3", steps=args.udvd_steps, eval_every=100, holdout_crop=96, device=str(device),
-                        seed=0)
-    result, norm = train_udvd(rapid.images, config, progress=False)
-    t_udvd = time.perf_counter() - clock
-    udvd = apply_denoiser(result.model, norm, rapid.images)
-    unet = apply_filter(model, rapid.images)
+    if name.startswith("noise2noise"):
+        norm = "paper" if name.endswith("paper-norm") else "robust"
+        result = train_filter_noise2noise(train["repeats"], _unet_config(args, device, target="noisy-pair",
+                                                                         normalisation=norm), progress=False)
+        seconds = time.perf_counter() - clock
+        info = {"normalisation": norm, "frames_per_area": int(train["repeats"].shape[1]),
+                "areas": int(train["repeats"].shape[0])}
+        return ({**info, "steps": result.steps, "best_step": result.best_step, "seconds": round(seconds, 1)},
+                apply_filter(result.model, test["noisy"]), apply_filter(result.model, rapid.images))
+    if name in ("neighbor2neighbor", "blindspot-row"):  # single-frame denoisers of the same frames, one at a time
+        movie = train["repeats"].reshape(-1, h, w)
+        common = {"width": args.width, "steps": args.unet_steps, "crop": 64, "batch_size": 8, "eval_every": 50,
+                  "holdout_crop": min(h, w) // 8 * 8, "device": str(device), "seed": 0}
+        if name == "neighbor2neighbor":
+            result, norm = train_neighbor2neighbor(movie, Neighbor2NeighborConfig(**common), progress=False)
+        else:  # a blind spot that never sees its own scan line
+            result, norm = train_udvd(movie, UdvdConfig(frames=1, blind_spot="row", **common), progress=False)
+        seconds = time.perf_counter() - clock
+        out = [np.stack([_norm(f) for f in apply_denoiser(result.model, norm, x)]) for x in (test["noisy"],
+                                                                                           rapid.images)]
+        return ({"width": args.width, "frames": int(movie.shape[0]), "steps": result.steps,
+                 "best_step": result.best_step, "seconds": round(seconds, 1)}, out[0], out[1])
+    if name == "udvd-3x3":  # a video denoiser: trained on the rapid series itself, scored on it only
+        config = UdvdConfig(blind_spot="3x3", steps=args.udvd_steps, eval_every=100, holdout_crop=96,
+                            device=str(device), seed=0)
+        result, norm = train_udvd(rapid.images, config, progress=False)
+        seconds = time.perf_counter() - clock
+        out = np.stack([_norm(f) for f in apply_denoiser(result.model, norm, rapid.images)])
+        return {"blind_spot": "3x3", "steps": result.steps, "seconds": round(seconds, 1)}, None, out
+    raise ValueError(name)
+
+
+def part_selfsup(args, device) -> dict:
+    """Self-supervised filters (no averaged references) against the supervised U-Net, same fields and metrics.
+
+    Scored (a) on the filters part's test fields (same seed: the same frames
+    and 50-frame averages) per tilt and (b) on 9 frames of a 96 x 96 px rapid
+    series against simulated 50-frame averages at each frame's per-row angles.
+    """
+    clock = time.perf_counter()
+    train = filter_pairs(args.train_fields, TILTS, seed=0, repeats=args.repeats)
+    test = filter_pairs(args.test_fields, TILTS, seed=1000, repeats=3)
+    noise = NoiseModel()
+    rapid = simulate_rapid(dislocation_specimen((24, 96, 96), seed=7), distortion=None, noise=noise, seed=7)
+    rapid_reference = fast_scan_noise(rapid.clean, noise.scaled(50), np.random.default_rng(8))
+    t_data = time.perf_counter() - clock
+    model = _unet_model(args, device, train)
     frames = [int(np.argmin(np.abs(rapid.frame_angles - t))) for t in (-70, -60, -40, -20, 0, 20, 40, 60, 70)]
-    rows = {"unet": [], "udvd": []}
-    for i in frames:
-        rows["unet"].append(_scores(unet[i], reference[i]))
-        rows["udvd"].append(_scores(_norm(udvd[i]), reference[i]))
-    mean = {m: {k: float(np.mean([r[k] for r in v])) for k in ("psnr_db", "relative_width", "relative_intensity")}
-            for m, v in rows.items()}
-    # uMSE (no references): the U-Net's normalised output mapped to the frame's units by least squares.
-    unet_units = np.empty_like(unet)
-    for i in range(len(unet)):
-        a = np.column_stack([unet[i].ravel(), np.ones(unet[i].size)])
-        coef = np.linalg.lstsq(a, rapid.images[i].ravel(), rcond=None)[0]
-        unet_units[i] = unet[i] * coef[0] + coef[1]
-    umse = {"unet": float(np.mean(temporal_umse(unet_units, rapid.images, reach=0)[0])),
-            "udvd": float(np.mean(temporal_umse(udvd, rapid.images, reach=2)[0]))}
-    return {"frames_scored": frames, "mean": mean,
-            "psnr_gap_db": mean["unet"]["psnr_db"] - mean["udvd"]["psnr_db"],
-            "width_gap": abs(mean["udvd"]["relative_width"] - mean["unet"]["relative_width"]),
-            "umse_temporal": umse,
-            "udvd": {"blind_spot": "3x3", "steps": result.steps, "seconds": round(t_udvd, 1)},
-            "note": "temporal uMSE references are neighbouring frames of a continuous tilt (2-6 degrees apart), "
-                    "so both uMSE values include that signal change"}
+    unet_test, unet_rapid = apply_filter(model, test["noisy"]), apply_filter(model, rapid.images)
+    unet = {"test": _test_scores(unet_test, test), "rapid": _rapid_scores(unet_rapid, rapid_reference, frames),
+            # the U-Net's output min-shifted and divided by its maximum, as the self-supervised outputs are
+            "test_renormalised": _test_scores(_norm(unet_test), test)["mean"],
+            "rapid_renormalised": _rapid_scores(_norm(unet_rapid), rapid_reference, frames)}
+    # The noise-free image scored as a filter output: what a filter returning the clean image exactly would score.
+    clean_image = {"test": _test_scores(_norm(test["clean"]), test)["mean"],
+                   "rapid": _rapid_scores(_norm(rapid.clean), rapid_reference, frames)}
+    candidates = {}
+    for name in args.candidates:
+        info, test_out, rapid_out = _candidate(name, args, device, train, test, rapid)
+        entry = {"training": info, "rapid": _rapid_scores(rapid_out, rapid_reference, frames)}
+        gap = {"rapid_psnr_gap_db": unet["rapid"]["psnr_db"] - entry["rapid"]["psnr_db"],
+               "rapid_width_gap": entry["rapid"]["relative_width"] - unet["rapid"]["relative_width"]}
+        if test_out is not None:
+            entry["test"] = _test_scores(test_out, test)
+            per_tilt = {t: (unet["test"]["tables"][t]["psnr_db"][0] - entry["test"]["tables"][t]["psnr_db"][0],
+                            entry["test"]["tables"][t]["relative_width"][0]
+                            - unet["test"]["tables"][t]["relative_width"][0]) for t in unet["test"]["tables"]}
+            gap.update({"test_psnr_gap_db": unet["test"]["mean"]["psnr_db"] - entry["test"]["mean"]["psnr_db"],
+                        "test_width_gap": entry["test"]["mean"]["relative_width"]
+                        - unet["test"]["mean"]["relative_width"],
+                        "test_per_tilt_psnr_gap_db": {t: v[0] for t, v in per_tilt.items()},
+                        "test_per_tilt_width_gap": {t: v[1] for t, v in per_tilt.items()}})
+        for where in ("test", "rapid"):
+            if f"{where}_psnr_gap_db" in gap:
+                gap[f"target_met_{where}"] = bool(gap[f"{where}_psnr_gap_db"] <= 1.0
+                                                  and abs(gap[f"{where}_width_gap"]) <= 0.10)
+        entry["gap_to_unet"] = gap
+        candidates[name] = entry
+    return {
+        "setup": {"train": f"{args.train_fields} fields x {len(TILTS)} tilts (the filters part's), "
+                           f"{args.repeats} independent noisy frames each, no averages",
+                  "unet": "supervised, the filters part's model (fast frame -> 50-frame average)",
+                  "steps": args.unet_steps, "width": args.width,
+                  "test": f"{args.test_fields} fields x {len(TILTS)} tilts (the filters part's test set)",
+                  "rapid_frames_scored": frames,
+                  "target": "PSNR gap <= 1 dB and |width gap| <= 0.10 (relative width) against the U-Net",
+                  "scoring": "filtered frames min-shifted/max-normalised (the U-Net's output as it comes); "
+                             "metrics as in the filters part; unit_free_psnr_db: after the least-squares affine "
+                             "map onto the normalised reference (a diagnostic)"},
+        "unet": unet, "clean_image": clean_image, "candidates": candidates, "seconds_data": round(t_data, 1)}
+
+
+def _unet_model(args, device, train: dict):
+    """The filters part's U-Net (``results/rapid_unet.pt``), trained the same way on ``train`` when absent."""
+    path = RESULTS / "rapid_unet.pt"
+    if not path.exists() or args.quick:
+        model = train_filter(train["noisy"], train["reference"], _unet_config(args, device), progress=False).model
+        if args.quick:
+            return model
+        save_filter(path, model, overwrite=True, extra={"benchmark": "bench_rapid.py"})
+    return load_filter(path, device=device)
+
+
+def _merge_selfsup(old: dict, new: dict) -> dict:
+    """Keep candidates of earlier runs not re-run now (the first version of this part held one UDVD run)."""
+    kept = dict(old.get("candidates", {}))
+    if "udvd" in old and "mean" in old:
+        kept["udvd-3x3"] = {"training": old["udvd"], "rapid": old["mean"]["udvd"],
+                            "gap_to_unet": {"rapid_psnr_gap_db": old["psnr_gap_db"], "rapid_width_gap":
+                                            old["mean"]["udvd"]["relative_width"]
+                                            - old["mean"]["unet"]["relative_width"]},
+                            "note": "earlier run; trained on the rapid series alone, scored on its 9 frames"}
+    new["candidates"] = {**kept, **new["candidates"]}
+    return new
 
 
 def main() -> None:
@@ -264,6 +401,9 @@ def main() -> None:
     parser.add_argument("--part", choices=("filters", "recon", "selfsup", "all"), default="all")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true", help="Tiny settings (a smoke run; not for the tables).")
+    parser.add_argument("--candidates", nargs="+", choices=SELFSUP, default=None,
+                        help="Self-supervised filters of --part selfsup, each added to the JSON's selfsup section "
+                             "(default: noise2noise on the CPU, all on a GPU).")
     args = parser.parse_args()
     device = resolve_device(args.device)
     if device.type == "cpu":
@@ -274,6 +414,8 @@ def main() -> None:
     args.unet_steps = 30 if args.quick else (3000 if big else 600)
     args.width = 32 if big else 16
     args.udvd_steps = 20 if args.quick else (2000 if big else 200)
+    args.repeats = 3 if args.quick else (50 if big else 16)
+    args.candidates = args.candidates or (list(SELFSUP) if big else ["noise2noise"])
     args.seeds = [11] if args.quick else [11, 12]
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"rapid_{args.tag}{'_quick' if args.quick else ''}.json"
@@ -284,9 +426,10 @@ def main() -> None:
         clock = time.perf_counter()
         if part == "filters":
             data["filters"] = part_filters(args, device)
+        elif part == "recon":
+            data[part] = part_recon(args, device, load_filter(RESULTS / "rapid_unet.pt", device=device))
         else:
-            model = load_filter(RESULTS / "rapid_unet.pt", device=device)
-            data[part] = (part_recon if part == "recon" else part_selfsup)(args, device, model)
+            data[part] = _merge_selfsup(data.get(part, {}), part_selfsup(args, device))
         data[part]["wall_seconds"] = round(time.perf_counter() - clock, 1)
         path.write_text(json.dumps(data, indent=1, default=float))
         print(f"{part}: {data[part]['wall_seconds']} s -> {path}", flush=True)

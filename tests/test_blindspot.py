@@ -81,3 +81,15 @@ def test_tiled_inference_equals_whole_frame_inference():
     # a margin smaller than the reach does change pixels near the seams (so the check above can fail)
     seamy = denoise_normalised(model, movie, frames=[2], tile=64, overlap=8)
     assert not torch.allclose(seamy, whole, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("kwargs", NETWORKS[1:])
+@pytest.mark.parametrize("pixel", [(13, 9), (0, 0), (31, 27)])
+def test_row_blind_spot_never_sees_its_own_row_but_sees_the_rows_next_to_it(kwargs, pixel):
+    torch.manual_seed(0)
+    model = BlindSpotNet(**kwargs, blind_spot="row").double()
+    grad = _gradient(model, (32, 28), pixel)
+    i = pixel[0]
+    assert torch.all(grad[:, i] == 0), "the output depends on its own scan line"
+    near = [r for r in (i - 1, i + 1) if 0 <= r < 32]
+    assert all(bool((grad[:, r].amax(dim=-1) > 0).all()) for r in near)

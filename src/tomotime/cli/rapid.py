@@ -3,7 +3,10 @@
 
 * ``tomotime train-filter PAIRS --out model.pt``: train the supervised U-Net
   filter on (fast noisy frame, averaged reference) pairs: an ``.npz`` with
-  arrays ``noisy`` and ``reference``, or a noisy stack with ``--reference``.
+  arrays ``noisy`` and ``reference``, or a noisy stack with ``--reference``;
+  with ``--self-supervised noise2noise`` on repeated noisy frames of each
+  area alone (no averages): an ``.npz`` array ``frames`` ``(A, K, H, W)``, or a
+  stack of ``A * K`` frames with ``--frames-per-area K``.
 * ``tomotime calibrate-distortion FAST SLOW --out calib.npz``: the fast-scan
   x-distortion field from a fast and a slow scan of the same area.
 * ``tomotime correct SERIES --distortion calib.npz --track-angles --out DIR``:
@@ -30,10 +33,12 @@ from tomotime.io.read import read_tilt_series
 from tomotime.rapid.distortion import correct_distortion, estimate_distortion, load_calibration, save_calibration
 from tomotime.physics.row_angles import row_angles_from_frames
 from tomotime.rapid.tilt_tracking import check_continuous_angles, track_angles
+from tomotime.rapid.noise2noise import check_repeats, train_filter_noise2noise
 from tomotime.rapid.unet_filter import (UnetFilterConfig, apply_filter, check_pairs, load_filter, save_filter,
                                         train_filter)
 
-__all__ = ["train_filter_command", "calibrate_distortion", "correct", "run_unet_denoise", "read_pairs"]
+__all__ = ["train_filter_command", "calibrate_distortion", "correct", "run_unet_denoise", "read_pairs",
+           "read_repeats"]
 
 
 def read_pairs(pairs: Path, reference: Path | None) -> tuple[np.ndarray, np.ndarray]:
@@ -54,10 +59,48 @@ def read_pairs(pairs: Path, reference: Path | None) -> tuple[np.ndarray, np.ndar
     return read_movie(pairs)[0], read_movie(reference)[0]
 
 
+def read_repeats(path: Path, frames_per_area: int | None) -> np.ndarray:
+    """Repeated noisy frames ``(A, K, H, W)``: an ``.npz`` array ``frames``, or a stack of ``A * K`` frames.
+
+    A stack (or a 3-D ``frames`` array) needs ``frames_per_area``; its frames
+    are taken in order, ``K`` consecutive frames per area.
+    """
+    if Path(path).suffix.lower() == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if "frames" not in data.files:
+                    raise InputError(f"{path}: no array 'frames'; expected repeated noisy frames (areas, frames per "
+                                     f"area, H, W) (found {', '.join(data.files) or 'none'})")
+                frames = np.asarray(data["frames"])
+        except (OSError, ValueError) as exc:
+            raise FormatError(f"{path}: not a readable .npz file ({exc})") from None
+    else:
+        frames = np.asarray(read_movie(path)[0])
+    if frames.ndim == 4:
+        if frames_per_area is not None and frames_per_area != frames.shape[1]:
+            raise InputError(f"{path}: {frames.shape[1]} frames per area in the file but --frames-per-area "
+                             f"{frames_per_area}")
+        return frames
+    if frames.ndim != 3:
+        raise InputError(f"{path}: expected a stack of frames, got shape {frames.shape}")
+    if frames_per_area is None:
+        raise InputError(f"{path}: a stack of {frames.shape[0]} frames; say how many consecutive frames show the "
+                         "same area with --frames-per-area K")
+    if frames_per_area < 2:
+        raise InputError(f"--frames-per-area {frames_per_area}: Noise2Noise needs at least 2 independent noisy "
+                         "frames of each area")
+    if frames.shape[0] % frames_per_area:
+        raise InputError(f"{path}: {frames.shape[0]} frames are not a whole number of areas of {frames_per_area} "
+                         "frames")
+    return frames.reshape(-1, frames_per_area, *frames.shape[1:])
+
+
 @handle_errors
 def train_filter_command(
     pairs: Annotated[Path, typer.Argument(help="Training pairs: .npz with 'noisy' and 'reference', or the noisy "
-                                               "stack (with --reference).")],
+                                               "stack (with --reference); with --self-supervised: repeated noisy "
+                                               "frames (.npz 'frames' (A, K, H, W), or a stack with "
+                                               "--frames-per-area).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Model file to write (.pt).")],
     reference: Annotated[Optional[Path], typer.Option("--reference", help="Averaged references, one per noisy "
                                                                           "image, same size.")] = None,
@@ -67,16 +110,33 @@ def train_filter_command(
     depth: Annotated[int, typer.Option("--depth", min=1, max=6, help="U-Net poolings (the paper's: 4).")] = 3,
     patch: Annotated[int, typer.Option("--patch", help="Patch side (px; the paper's: 64).")] = 64,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of initialisation and patches.")] = 0,
+    self_supervised: Annotated[Optional[str], typer.Option(
+        "--self-supervised", help="'noise2noise': train on pairs of independent noisy frames of the same area, "
+                                  "no averaged references.")] = None,
+    frames_per_area: Annotated[Optional[int], typer.Option(
+        "--frames-per-area", help="With --self-supervised and a stack: consecutive frames per area (>= 2).")]
+    = None,
     run_dir: Annotated[Optional[Path], typer.Option("--run", help="Training run folder (checkpoints, metrics).")]
     = None,
     device: DeviceOption = "auto",
     overwrite: OverwriteOption = False,
 ) -> None:
-    """Train the supervised U-Net noise filter on (noisy, averaged) pairs."""
+    """Train the U-Net noise filter on (noisy, averaged) pairs, or self-supervised on repeated noisy frames."""
     check_output(out, overwrite=overwrite)
-    noisy, ref = read_pairs(pairs, reference)
-    noisy, ref = check_pairs(noisy, ref, name=str(pairs), warn=False)
     options: dict[str, Any] = {"width": width, "depth": depth, "patch": patch, "seed": seed, "device": device}
+    if self_supervised is not None:
+        if self_supervised != "noise2noise":
+            raise InputError(f"--self-supervised {self_supervised}: expected 'noise2noise'")
+        if reference is not None:
+            raise InputError("--reference: Noise2Noise training takes no averaged references; give the repeated "
+                             "noisy frames only")
+        frames = check_repeats(read_repeats(pairs, frames_per_area), name=str(pairs))
+        options["target"] = "noisy-pair"
+    elif frames_per_area is not None:
+        raise InputError("--frames-per-area is for --self-supervised noise2noise")
+    else:
+        noisy, ref = read_pairs(pairs, reference)
+        noisy, ref = check_pairs(noisy, ref, name=str(pairs), warn=False)
     if steps is not None:
         options["steps"] = steps
     if epochs is not None:
@@ -88,13 +148,22 @@ def train_filter_command(
     clock = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = train_filter(noisy, ref, config, run_dir=run_dir, overwrite=overwrite)
+        if self_supervised is not None:
+            result = train_filter_noise2noise(frames, config, run_dir=run_dir, overwrite=overwrite)
+        else:
+            result = train_filter(noisy, ref, config, run_dir=run_dir, overwrite=overwrite)
     for w in caught:
         typer.echo(f"warning: {w.message}", err=True)
 
-    save_filter(out, result.model, overwrite=overwrite,
-                extra={"pairs": str(Path(pairs).name), "n_pairs": int(noisy.shape[0]), "steps": result.steps})
-    typer.echo(f"wrote {out} ({noisy.shape[0]} pairs, {result.steps} steps, best holdout loss "
+    if self_supervised is not None:
+        what = f"{frames.shape[0]} areas x {frames.shape[1]} noisy frames, Noise2Noise"
+        extra = {"frames": str(Path(pairs).name), "areas": int(frames.shape[0]),
+                 "frames_per_area": int(frames.shape[1]), "target": "noisy-pair"}
+    else:
+        what = f"{noisy.shape[0]} pairs"
+        extra = {"pairs": str(Path(pairs).name), "n_pairs": int(noisy.shape[0])}
+    save_filter(out, result.model, overwrite=overwrite, extra={**extra, "steps": result.steps})
+    typer.echo(f"wrote {out} ({what}, {result.steps} steps, best holdout loss "
                f"{result.best_holdout_loss if result.best_holdout_loss is not None else 'n/a'}) in "
                f"{time.perf_counter() - clock:.1f} s")
 

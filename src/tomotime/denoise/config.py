@@ -60,8 +60,9 @@ class UdvdConfig(DenoiserTrainingConfig):
         U-Net width (None: the preset's, 32 fast / 48 paper).
     frames : {5, 1}
         Frames in per output frame: 5 (UDVD) or 1 (single-frame blind spot).
-    blind_spot : {"pixel", "3x3"}
-        Blind the pixel itself, or its 3x3 neighbourhood (spatially correlated noise).
+    blind_spot : {"pixel", "3x3", "row"}
+        Blind the pixel itself, its 3x3 neighbourhood (spatially correlated
+        noise), or its whole row (noise correlated along the fast-scan rows).
     crop : int
         Side of the square training crops (px, a multiple of 4; smaller frames are padded).
     crops_per_frame : int
@@ -80,7 +81,7 @@ class UdvdConfig(DenoiserTrainingConfig):
     preset: Literal["fast", "paper"] = "fast"
     width: int | None = Field(None, ge=4, le=256)
     frames: Literal[1, 5] = 5
-    blind_spot: Literal["pixel", "3x3"] = "pixel"
+    blind_spot: Literal["pixel", "3x3", "row"] = "pixel"
     mixed_precision: bool = False
 
     @model_validator(mode="after")

@@ -7,8 +7,11 @@ by ``s`` rows makes that ``<= i - s``. The input is processed at four
 rotations (0/90/180/270 degrees), un-rotated and fused by 1x1 convolutions, so
 each output pixel sees the four half-planes around it but never the pixel
 itself (``s = 1``) or its 3x3 neighbourhood (``s = 2``, the electron variant
-for spatially correlated detector noise). The blind spot is the same pixel in
-every input frame.
+for spatially correlated detector noise). ``blind_spot="row"`` keeps only the
+two vertical half-planes (0 and 180 degrees, ``s = 1``), so each output pixel
+never sees its own scan line, for noise correlated along the fast-scan
+direction (line offsets, x-correlated noise). The blind spot is the same
+pixel (row) in every input frame.
 
 Shapes: frames in ``(B, F, H, W)`` (``F`` = 5 for the video network, 1 for the
 single-frame one), denoised centre frame out ``(B, 1, H, W)``. ``H`` and ``W``
@@ -21,10 +24,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["BlindUNet", "BlindSpotNet", "blind_shift", "rotations", "unrotate", "BLIND_SHIFTS"]
+__all__ = ["BlindUNet", "BlindSpotNet", "blind_shift", "rotations", "unrotate", "BLIND_SHIFTS", "ORIENTATIONS"]
 
-#: Final shift (rows) for each blind-spot shape: 1 pixel, or its 3x3 neighbourhood.
-BLIND_SHIFTS = {"pixel": 1, "3x3": 2}
+#: Final shift (rows) for each blind-spot shape: 1 pixel, its 3x3 neighbourhood, or its whole row.
+BLIND_SHIFTS = {"pixel": 1, "3x3": 2, "row": 1}
+#: Rotations (multiples of 90 degrees) whose half-planes each blind-spot shape uses.
+ORIENTATIONS = {"pixel": (0, 1, 2, 3), "3x3": (0, 1, 2, 3), "row": (0, 2)}
 
 
 def blind_shift(x: torch.Tensor, rows: int = 1) -> torch.Tensor:
@@ -103,7 +108,8 @@ class BlindSpotNet(nn.Module):
     their outputs a second blind U-Net (``2w`` outputs). ``stages=1`` feeds all
     frames to one blind U-Net (``2w`` outputs), much cheaper. After the final
     shift the four rotations are un-rotated, concatenated (``8w`` channels)
-    and fused by 1x1 convolutions ``8w -> 8w -> 2w -> 1`` with LeakyReLU(0.1).
+    and fused by 1x1 convolutions ``8w -> 8w -> 2w -> 1`` with LeakyReLU(0.1)
+    (two rotations and ``4w`` channels for ``blind_spot="row"``).
 
     Parameters
     ----------
@@ -113,7 +119,7 @@ class BlindSpotNet(nn.Module):
         U-Net width ``w`` (paper: 48, about 2.1 M parameters with two stages).
     stages : {1, 2}
         Two-stage (paper) or one-stage network; two stages need 5 frames.
-    blind_spot : {"pixel", "3x3"}
+    blind_spot : {"pixel", "3x3", "row"}
         What each output pixel must not see, in every frame.
     """
 
@@ -122,8 +128,9 @@ class BlindSpotNet(nn.Module):
         if stages == 2 and frames != 5:
             raise ValueError("the two-stage network takes 5 frames")
         self.frames, self.width, self.stages, self.blind_spot = frames, width, stages, blind_spot
-        self.shift = BLIND_SHIFTS[blind_spot]
+        self.shift, self.orientations = BLIND_SHIFTS[blind_spot], ORIENTATIONS[blind_spot]
         fused = 2 * width
+        n = len(self.orientations)
         if stages == 2:
             self.stage1 = BlindUNet(3, round(2 * width / 3), width=width)
             self.stage2 = BlindUNet(3 * round(2 * width / 3), fused, width=width)
@@ -131,8 +138,8 @@ class BlindSpotNet(nn.Module):
             self.stage1 = BlindUNet(frames, fused, width=width)
             self.stage2 = None
         self.fuse = nn.Sequential(
-            nn.Conv2d(4 * fused, 4 * fused, 1, bias=False), nn.LeakyReLU(0.1),
-            nn.Conv2d(4 * fused, fused, 1, bias=False), nn.LeakyReLU(0.1),
+            nn.Conv2d(n * fused, n * fused, 1, bias=False), nn.LeakyReLU(0.1),
+            nn.Conv2d(n * fused, fused, 1, bias=False), nn.LeakyReLU(0.1),
             nn.Conv2d(fused, 1, 1, bias=False))
 
     def _half_plane(self, x: torch.Tensor) -> torch.Tensor:
@@ -149,9 +156,10 @@ class BlindSpotNet(nn.Module):
             raise ValueError(f"expected (B, {self.frames}, H, W), got {tuple(x.shape)}")
         if x.shape[2] % 4 or x.shape[3] % 4:
             raise ValueError(f"frame sides must be multiples of 4, got {tuple(x.shape[2:])}")
-        b = x.shape[0]
-        if x.shape[2] == x.shape[3]:  # one batched pass over the four orientations
-            parts = list(self._half_plane(torch.cat(rotations(x), dim=0)).split(b, dim=0))
+        b, ks = x.shape[0], self.orientations
+        turned = [torch.rot90(x, k, dims=(2, 3)) for k in ks]
+        if all(t.shape == turned[0].shape for t in turned):  # one batched pass over the orientations
+            parts = list(self._half_plane(torch.cat(turned, dim=0)).split(b, dim=0))
         else:
-            parts = [self._half_plane(r) for r in rotations(x)]
-        return self.fuse(unrotate(parts))
+            parts = [self._half_plane(t) for t in turned]
+        return self.fuse(torch.cat([torch.rot90(p, -k, dims=(2, 3)) for k, p in zip(ks, parts)], dim=1))

@@ -5,7 +5,9 @@
   noise, non-uniform x shrink), the conventional reference series and the
   (noisy, averaged) filter training pairs;
 * :mod:`.unet_filter`: the supervised U-Net filter on the shared training
-  engine; :mod:`.classical`: scikit-image filters and optional BM3D;
+  engine; :mod:`.noise2noise`: the same filter trained without averaged
+  references (pairs of independent noisy frames of an area);
+  :mod:`.classical`: scikit-image filters and optional BM3D;
 * :mod:`.lines`: PSNR, relative line width and intensity (Tables 1-3);
 * :mod:`.distortion`: fast-scan x-distortion calibration and correction;
 * :mod:`.tilt_tracking`: frame angles from tracked feature points;

@@ -244,7 +244,7 @@ def simulate_conventional(specimen: Specimen, *, angles=None, noise: NoiseModel 
 
 
 def filter_pairs(n_fields: int, tilts=(0.0, 20.0, 40.0, 60.0, 70.0), *, shape=(24, 128, 128),
-                 noise: NoiseModel = NoiseModel(), n_average: int = 50, seed: int = 0,
+                 noise: NoiseModel = NoiseModel(), n_average: int = 50, seed: int = 0, repeats: int = 0,
                  **specimen_options) -> dict[str, np.ndarray]:
     """Training/test pairs of the U-Net filter: one fast frame and the average of ``n_average`` frames.
 
@@ -252,27 +252,36 @@ def filter_pairs(n_fields: int, tilts=(0.0, 20.0, 40.0, 60.0, 70.0), *, shape=(2
     (goniometer stopped, no time lag; distortion cancels between the two).
     The average of ``n_average`` frames is drawn directly: its Poisson part is
     exactly ``Poisson(n * dose * I) / (n * dose)`` and its Gaussian parts shrink
-    by ``sqrt(n)``.
+    by ``sqrt(n)``. ``repeats > 0`` adds that many further independent fast
+    frames of each image (for Noise2Noise training without averages), drawn
+    from a separate random stream so that the other arrays do not change.
 
     Returns
     -------
     dict
         ``noisy``, ``reference``, ``clean``: ``(n_fields * len(tilts), Y, X)`` float32;
-        ``tilts``: ``(M,)`` degrees; ``field``: ``(M,)`` field index.
+        ``tilts``: ``(M,)`` degrees; ``field``: ``(M,)`` field index; with
+        ``repeats``: ``repeats`` ``(M, repeats, Y, X)`` float32.
     """
     rng = np.random.default_rng(seed)
-    noisy, reference, clean, tilt_of, field_of = [], [], [], [], []
+    repeat_rng = np.random.default_rng([seed, 1])
+    noisy, reference, clean, tilt_of, field_of, more = [], [], [], [], [], []
     for f in range(n_fields):
         specimen = dislocation_specimen(shape, seed=int(rng.integers(2**31)), **specimen_options)
         for tilt in tilts:
             image = _frames(specimen, np.full((1, shape[1]), float(tilt)))[0]
             noisy.append(fast_scan_noise(image, noise, rng))
+            if repeats > 0:
+                more.append(fast_scan_noise(np.broadcast_to(image, (repeats,) + image.shape), noise, repeat_rng))
             reference.append(fast_scan_noise(image, noise.scaled(n_average), rng))  # = the mean of n frames
             clean.append(image)
             tilt_of.append(float(tilt))
             field_of.append(f)
-    return {"noisy": np.stack(noisy), "reference": np.stack(reference).astype(np.float32), "clean": np.stack(clean),
-            "tilts": np.array(tilt_of), "field": np.array(field_of)}
+    out = {"noisy": np.stack(noisy), "reference": np.stack(reference).astype(np.float32), "clean": np.stack(clean),
+           "tilts": np.array(tilt_of), "field": np.array(field_of)}
+    if repeats > 0:
+        out["repeats"] = np.stack(more)
+    return out
 
 
 def calibration_pair(shape=(128, 128), *, distortion: ScanDistortion = ScanDistortion(), period: float = 9.0,

@@ -11,13 +11,20 @@ frames). The network predicts the *normalised* reference, whose offset and
 scale (the clean image's minimum and maximum) are unknown at inference, so
 filtered frames are returned in those normalised units (0 darkest, 1
 brightest); quality measures compare them with the normalised reference.
+
+Beyond the paper, ``target="noisy-pair"`` trains the same network without
+averaged references (Noise2Noise, :mod:`tomotime.rapid.noise2noise`). Its
+images are normalised by :func:`robust_normalise` (percentiles of the input
+frame, applied to input and target alike); such a filter's output is
+min-shifted and divided by its maximum afterwards, so every filter returns
+the same units.
 """
 
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -27,13 +34,13 @@ from torch import nn
 
 from tomotime.denoise.inference import tile_starts
 from tomotime.device import resolve_device
-from tomotime.errors import InputError
+from tomotime.errors import FormatError, InputError
 from tomotime.io.tagged import load_tagged, save_tagged
 from tomotime.models.unet import UNet
 from tomotime.training import TrainingConfig, TrainResult, fingerprint, train
 
-__all__ = ["UnetFilterConfig", "UnetFilterMethod", "paper_normalise", "check_pairs", "train_filter", "apply_filter",
-           "save_filter", "load_filter", "FILTER_FORMAT"]
+__all__ = ["UnetFilterConfig", "UnetFilterMethod", "paper_normalise", "robust_normalise", "NORMALISERS", "check_pairs",
+           "train_filter", "apply_filter", "save_filter", "load_filter", "FILTER_FORMAT"]
 
 FILTER_FORMAT = "tomotime-unet-filter"
 _VERSION = 1
@@ -49,7 +56,15 @@ class UnetFilterConfig(TrainingConfig):
     patch : int
         Training patch side (px, a multiple of ``2 ** depth``; paper: 64).
     patches_per_pair : int
-        Training samples per training pair and epoch.
+        Training samples per training pair (or area) and epoch.
+    target : {"reference", "noisy-pair"}
+        Train on (noisy, averaged reference) pairs (the paper), or on pairs of
+        independent noisy frames of the same area (Noise2Noise, no averages;
+        :func:`tomotime.rapid.noise2noise.train_filter_noise2noise`).
+    normalisation : {"paper", "robust"}, optional
+        ``"paper"``: every image min-shifted and divided by its maximum;
+        ``"robust"``: :func:`robust_normalise` of the input, applied to input and
+        target. Default: paper for ``reference``, robust for ``noisy-pair``.
     """
 
     method: ClassVar[str] = "unet-filter"
@@ -64,6 +79,13 @@ class UnetFilterConfig(TrainingConfig):
     holdout_fraction: float = Field(0.1, ge=0, lt=0.5)
     eval_every: int = Field(50, ge=1)
     ema_decay: float | None = Field(None, gt=0, lt=1)
+    target: Literal["reference", "noisy-pair"] = "reference"
+    normalisation: Literal["paper", "robust"] | None = None
+
+    @property
+    def normaliser(self) -> str:
+        """The normalisation in use (see ``normalisation``)."""
+        return self.normalisation or ("paper" if self.target == "reference" else "robust")
 
 
 def paper_normalise(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -72,6 +94,23 @@ def paper_normalise(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     lo = x.min(axis=(-2, -1), keepdims=True)
     scale = np.maximum((x - lo).max(axis=(-2, -1), keepdims=True), 1e-12)
     return (x - lo) / scale, lo, scale
+
+
+def robust_normalise(images: np.ndarray, low: float = 0.5, high: float = 99.5
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Shift each image ``(..., H, W)`` by its ``low`` percentile and divide by the ``high - low`` percentile range.
+
+    Unlike the minimum and maximum, these percentiles hardly move with the
+    noise of a single frame. Returns the images, offsets and scales.
+    """
+    x = np.asarray(images, np.float32)
+    lo, hi = np.percentile(x, [low, high], axis=(-2, -1), keepdims=True).astype(np.float32)
+    scale = np.maximum(hi - lo, 1e-12)
+    return (x - lo) / scale, lo, scale
+
+
+#: Image normalisations by name: ``images -> (normalised, offset, scale)``.
+NORMALISERS = {"paper": paper_normalise, "robust": robust_normalise}
 
 
 def check_pairs(noisy: np.ndarray, reference: np.ndarray, *, name: str = "pairs",
@@ -131,13 +170,20 @@ class UnetFilterMethod:
     def __init__(self, noisy: np.ndarray, reference: np.ndarray, config: UnetFilterConfig,
                  device: torch.device) -> None:
         noisy, reference = check_pairs(noisy, reference, warn=False)
+        self._setup(config, device, noisy.shape)
+        x, lo, scale = NORMALISERS[config.normaliser](noisy)
+        y = paper_normalise(reference)[0] if config.normaliser == "paper" else (reference - lo) / scale
+        self.x, self.y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+        self._split(noisy.shape[0])
+
+    def _setup(self, config: UnetFilterConfig, device: torch.device, shape: tuple[int, ...]) -> None:
         if config.patch % 2**config.depth:
             raise InputError(f"patch={config.patch}: expected a multiple of 2 ** depth = {2**config.depth}")
-        self.config, self.device, self.shape = config, device, noisy.shape
-        x, _, _ = paper_normalise(noisy)
-        y, _, _ = paper_normalise(reference)
-        self.x, self.y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
-        m = noisy.shape[0]
+        self.config, self.device, self.shape = config, device, tuple(shape)
+
+    def _split(self, m: int) -> None:
+        """Hold out whole pairs (areas), evenly spread; the rest are training units."""
+        config = self.config
         n_held = 0 if config.holdout_fraction <= 0 or m < 2 else max(1, round(config.holdout_fraction * m))
         self.held = sorted({int(v) for v in np.linspace(0, m - 1, n_held + 2)[1:-1].round()}) if n_held else []
         self.train_pairs = [i for i in range(m) if i not in set(self.held)]
@@ -146,7 +192,13 @@ class UnetFilterMethod:
 
     def build_model(self) -> UNet:
         torch.manual_seed(self.config.seed)
-        return UNet(self.config.width, self.config.depth).to(self.device)
+        model = UNet(self.config.width, self.config.depth).to(self.device)
+        model.normalisation, model.target = self.config.normaliser, self.config.target
+        return model
+
+    def _pair(self, p: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Input and target ``(1, H, W)`` of training unit ``p`` (one pair; subclasses may draw)."""
+        return self.x[p][None], self.y[p][None]
 
     def _patches(self, indices: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         side = self.config.patch
@@ -154,7 +206,7 @@ class UnetFilterMethod:
         for i in indices.tolist():
             gen = _generator(self.config.seed, step, i)
             p = self.train_pairs[i % len(self.train_pairs)]
-            x, y = self.x[p][None], self.y[p][None]
+            x, y = self._pair(p, gen)
             if min(x.shape[-2:]) < side:
                 x, _ = _pad(x[None], side)
                 y, _ = _pad(y[None], side)
@@ -189,7 +241,7 @@ class UnetFilterMethod:
     def describe(self) -> dict[str, Any]:
         return {"config": {**self.config.to_dict(), "device": str(self.device)},
                 "derived": {"holdout_pairs": self.held, "train_pairs": len(self.train_pairs),
-                            "normalisation": "paper (min-shift, divide by max)"},
+                            "normalisation": self.config.normaliser},
                 "data": {"shape": list(self.shape),
                          "fingerprint": fingerprint(torch.stack([self.x, self.y]).cpu().numpy())}}
 
@@ -202,6 +254,9 @@ def train_filter(noisy: np.ndarray, reference: np.ndarray, config: UnetFilterCon
                  progress: bool | None = None) -> TrainResult:
     """Train the U-Net filter on pairs ``(M, H, W)``; ``result.model`` is the best :class:`UNet`."""
     config = config if config is not None else UnetFilterConfig()
+    if config.target != "reference":
+        raise InputError(f"target={config.target!r}: train_filter takes (noisy, reference) pairs; use "
+                         "tomotime.rapid.noise2noise.train_filter_noise2noise for pairs of noisy frames")
     check_pairs(noisy, reference)
     method = UnetFilterMethod(noisy, reference, config, resolve_device(config.device))
     return train(method, run_dir=run_dir, resume=resume, overwrite=overwrite, progress=progress)
@@ -211,8 +266,11 @@ def train_filter(noisy: np.ndarray, reference: np.ndarray, config: UnetFilterCon
 def apply_filter(model: UNet, images: np.ndarray, *, tile: int = 512, overlap: int = 32) -> np.ndarray:
     """Filter frames ``(N, H, W)`` or one image ``(H, W)``; float32 in normalised units (see above).
 
-    Each frame is normalised the paper's way and filtered (in tiles of
-    ``tile`` px dropping ``overlap`` px at inner edges when larger).
+    Each frame is normalised as in training (``model.normalisation``, the
+    paper's by default) and filtered (in tiles of ``tile`` px dropping
+    ``overlap`` px at inner edges when larger). The output of a filter not
+    trained on paper-normalised references is min-shifted and divided by its
+    maximum.
     """
     arr = np.asarray(images, np.float32)
     single = arr.ndim == 2
@@ -222,7 +280,8 @@ def apply_filter(model: UNet, images: np.ndarray, *, tile: int = 512, overlap: i
     m = model.multiple
     if tile % m or overlap % m or tile <= 2 * overlap:
         raise InputError(f"tile={tile}, overlap={overlap}: expected multiples of {m} with tile > 2 * overlap")
-    norm, _, _ = paper_normalise(arr)
+    normalisation, target = getattr(model, "normalisation", "paper"), getattr(model, "target", "reference")
+    norm, _, _ = NORMALISERS[normalisation](arr)
     device = next(model.parameters()).device
     model.eval()
     out = np.empty_like(norm)
@@ -234,6 +293,8 @@ def apply_filter(model: UNet, images: np.ndarray, *, tile: int = 512, overlap: i
                 part = model(x[..., ys:ys + tile, xs:xs + tile])
                 result[..., ylo:yhi, xlo:xhi] = part[..., ylo - ys:yhi - ys, xlo - xs:xhi - xs]
         out[i] = result[0, 0, :h, :w].cpu().numpy()
+    if (normalisation, target) != ("paper", "reference"):
+        out = paper_normalise(out)[0]
     return out[0] if single else out
 
 
@@ -241,7 +302,8 @@ def save_filter(path: str | Path, model: UNet, *, overwrite: bool = False,
                 extra: dict[str, Any] | None = None) -> Path:
     """Write a trained U-Net filter to ``path`` atomically (self-describing torch file)."""
     payload = {"network": {"width": model.width, "depth": model.depth, "channels": model.channels},
-               "normalisation": "paper", "extra": dict(extra or {}),
+               "normalisation": getattr(model, "normalisation", "paper"),
+               "target": getattr(model, "target", "reference"), "extra": dict(extra or {}),
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
     return save_tagged(path, FILTER_FORMAT, _VERSION, payload, overwrite=overwrite)
 
@@ -251,4 +313,7 @@ def load_filter(path: str | Path, *, device: str | torch.device = "cpu") -> UNet
     payload = load_tagged(path, FILTER_FORMAT, _VERSION, what="U-Net filter")
     model = UNet(**payload["network"])
     model.load_state_dict(payload["state_dict"])
+    model.normalisation, model.target = payload.get("normalisation", "paper"), payload.get("target", "reference")
+    if model.normalisation not in NORMALISERS:
+        raise FormatError(f"{path}: unknown normalisation {model.normalisation!r} in the U-Net filter file")
     return model.to(resolve_device(device)).eval()
