@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["BlindUNet", "BlindSpotNet", "blind_shift", "rotations", "unrotate", "BLIND_SHIFTS", "ORIENTATIONS"]
+__all__ = ["BlindUNet", "BlindSpotNet", "blind_shift", "BLIND_SHIFTS", "ORIENTATIONS"]
 
 #: Final shift (rows) for each blind-spot shape: 1 pixel, its 3x3 neighbourhood, or its whole row.
 BLIND_SHIFTS = {"pixel": 1, "3x3": 2, "row": 1}
@@ -35,16 +35,6 @@ ORIENTATIONS = {"pixel": (0, 1, 2, 3), "3x3": (0, 1, 2, 3), "row": (0, 2)}
 def blind_shift(x: torch.Tensor, rows: int = 1) -> torch.Tensor:
     """Shift ``(B, C, H, W)`` down by ``rows`` (zeros enter at the top, the last rows drop)."""
     return F.pad(x, (0, 0, rows, 0))[:, :, : x.shape[2]]
-
-
-def rotations(x: torch.Tensor) -> list[torch.Tensor]:
-    """``x`` rotated by 0, 90, 180 and 270 degrees in the (H, W) plane."""
-    return [torch.rot90(x, k, dims=(2, 3)) for k in range(4)]
-
-
-def unrotate(parts: list[torch.Tensor]) -> torch.Tensor:
-    """Undo :func:`rotations` on each part and concatenate along channels."""
-    return torch.cat([torch.rot90(p, -k, dims=(2, 3)) for k, p in enumerate(parts)], dim=1)
 
 
 class BlindConv(nn.Module):
