@@ -85,7 +85,8 @@ def run_case(name: str, size: int, args: argparse.Namespace) -> list[dict[str, A
                                 progress=False)
             row = {"scenario": name, "size": size, "time_step": t, "views": args.steps, "iterations": iterations,
                    "seconds": time.perf_counter() - t0, **score(recon, volume, truth[0], name)}
-            log(f"{name} {size}^3 step {t}, SIRT {iterations} it: paper SSIM {row['paper_ssim']:.4f}, SSIM {row['ssim']:.3f} "
+            log(f"{name} {size}^3 step {t}, SIRT {iterations} it: paper SSIM {row['paper_ssim']:.4f}, "
+                f"SSIM {row['ssim']:.3f} "
                 f"(unmasked {row['ssim_unmasked']:.3f}), RMSE {row['rmse']:.2f} % "
                 f"(unmasked {row['rmse_unmasked']:.2f} %)")
             rows.append(row)

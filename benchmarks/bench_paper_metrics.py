@@ -239,7 +239,8 @@ def _methods(series, truth, args, scenario: str, label: str) -> dict[str, Any]:
         entry["targets_met"] = {k: (entry[k] > v if "ssim" in k else abs(entry[k]) < v)
                                 for k, v in targets.items() if k in entry}
         out[name] = entry
-        log(f"  {name}: " + ", ".join(f"{k}={entry[k]:.3f}" for k in KEYS if k in entry) + f" ({seconds:.0f} s wall, {cpu_seconds:.0f} s CPU)")
+        log(f"  {name}: " + ", ".join(f"{k}={entry[k]:.3f}" for k in KEYS if k in entry)
+            + f" ({seconds:.0f} s wall, {cpu_seconds:.0f} s CPU)")
     return out
 
 
@@ -300,7 +301,8 @@ def main() -> None:
     parser.add_argument("--variants-only", action="store_true",
                         help="train only the --variant runs, adding them to the case's results already in the file")
     parser.add_argument("--keep", type=Path, default=None, help="folder to save every reconstructed series (.npy)")
-    parser.add_argument("--out", type=Path, default=None, help="results file (default results/paper_metrics_<device>.json)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="results file (default results/paper_metrics_<device>.json)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
