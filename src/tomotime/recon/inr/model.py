@@ -153,7 +153,9 @@ class InrModel(nn.Module):
         delta = torch.einsum("kij,jk->ik", self.pin, self.pose_mask * self.pose_delta)  # no whole-object motion
         poses = self.pose_init + delta
         if self.axis_delta is not None:  # a rotation of the tilt axis: z1 = z3 = alpha
-            alpha = self.axis_delta.detach() + 0 * self.axis_delta if hold_axis else self.axis_delta  # kept in the graph
+            alpha = self.axis_delta
+            if hold_axis:  # a zero gradient, not none: the parameter stays in the graph (DDP)
+                alpha = alpha.detach() + 0 * alpha
             poses = poses + torch.stack([alpha, alpha, alpha * 0, alpha * 0])
         return poses
 
