@@ -13,7 +13,8 @@ the phantom, shifts and noise drawn from ``--seed``. Each setting is INR
 ``--align`` (feature grid, default options) for ``--steps`` steps, changed as in
 :data:`SETTINGS`; the pose errors are those of ``bench_inr.py`` (after removing
 the unobservable object translation) and the trajectory of the shared axis is
-recorded at every evaluation. Results accumulate in
+recorded at every evaluation; "truth (diagnostic)" starts the axis at the
+true angle, to see where the joint fit takes it from there. Results accumulate in
 ``results/inr_axis_cpu.json`` under ``"SIZE/seed=S/axis=A"`` and the setting's name.
 """
 
@@ -33,6 +34,7 @@ from inr_scenarios import make
 from tomotime.device import resolve_device
 from tomotime.recon.inr import InrConfig, train_inr
 from tomotime.recon.inr.axis_start import common_line_axis
+from tomotime.recon.inr.method import InrMethod
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -46,7 +48,10 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "common-lines (per-view angles)": {"align_angles": True, "axis_start": "common-lines", "axis_hold": 0.0},
     "common-lines+hold": {"align_angles": False, "axis_start": "common-lines", "axis_hold": 0.2},
     "common-lines+hold (per-view angles)": {"align_angles": True, "axis_start": "common-lines", "axis_hold": 0.2},
+    "truth (diagnostic)": {"align_angles": False, "axis_start": "zero", "axis_hold": 0.0},
 }
+#: Settings whose shared axis starts at the true angle (a diagnostic: what the joint fit does from there).
+AT_TRUTH = ("truth (diagnostic)",)
 DEFAULT_SETTINGS = ("zero", "common-lines+hold")
 
 
@@ -55,7 +60,8 @@ def shared_axis_error(model, truth: float) -> float | None:
     return None if model.axis_delta is None else round(float(model.axis_delta.detach()) - truth, 3)
 
 
-def run_setting(scenario, truth: float, device, steps: int, changes: dict[str, Any]) -> dict[str, Any]:
+def run_setting(scenario, truth: float, device, steps: int, changes: dict[str, Any], *,
+                at_truth: bool = False) -> dict[str, Any]:
     cfg = InrConfig(steps=steps, device=str(device), align=True, eval_every=max(1, steps // 10), **changes)
     trajectory: list[list[float]] = []
 
@@ -64,7 +70,19 @@ def run_setting(scenario, truth: float, device, steps: int, changes: dict[str, A
             trajectory.append([step, shared_axis_error(info["model"], truth)])
 
     began = time.perf_counter()
-    result = train_inr(scenario.series, cfg, progress=False, callback=record)
+    build = InrMethod.build_model
+    if at_truth:
+        def build_at_truth(self):
+            model = build(self)
+            with torch.no_grad():
+                model.axis_delta.fill_(truth)
+            return model
+
+        InrMethod.build_model = build_at_truth
+    try:
+        result = train_inr(scenario.series, cfg, progress=False, callback=record)
+    finally:
+        InrMethod.build_model = build
     seconds = time.perf_counter() - began
     return {"changes": changes, "seconds": round(seconds, 1), "steps": result.steps,
             "axis_start_deg": result.run["derived"]["axis_start_deg"],
@@ -97,7 +115,7 @@ def main() -> None:
     entry["environment"] = environment(device, size=args.size, steps=args.steps)
     print(key, "common-line start error", entry["common_line_start"], flush=True)
     for name in args.settings:
-        row = run_setting(scenario, args.axis_error, device, args.steps, SETTINGS[name])
+        row = run_setting(scenario, args.axis_error, device, args.steps, SETTINGS[name], at_truth=name in AT_TRUTH)
         entry.setdefault("settings", {})[name] = row
         print(f"{key} {name}: axis {row['poses']['axis_error_deg']:+.3f} deg (shared "
               f"{row['poses']['shared_axis_error_deg']:+.3f}), "
