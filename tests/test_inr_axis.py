@@ -66,3 +66,6 @@ def test_the_paper_preset_has_no_shared_axis_to_start():
     cfg = InrConfig.paper(align=True)
     assert not cfg.shared_axis and cfg.axis_start == "zero"
     assert InrConfig().axis_start == "common-lines" and InrConfig().axis_hold == 0.2
+    assert InrConfig(axis_hold=1.0).axis_hold == 1.0  # held throughout: the common-line estimate is kept
+    with pytest.raises(ValueError):
+        InrConfig(axis_hold=1.5)

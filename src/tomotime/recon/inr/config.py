@@ -63,7 +63,7 @@ class InrConfig(TrainingConfig):
         With ``shared_axis``: fraction of the steps during which the shared axis
         stays at its start while the field and the other poses are learned
         (released at once, the unformed field pulls it away and it comes back
-        only part of the way; not in the paper).
+        only part of the way; 1: never learned, the start is kept; not in the paper).
     pin_object : bool
         With ``align``: remove from the learned per-view corrections the common
         modes that move or turn the whole object (the mean of ``z1``, of ``z3``
@@ -123,7 +123,7 @@ class InrConfig(TrainingConfig):
     align_angles: bool = True
     shared_axis: bool = True
     axis_start: Literal["common-lines", "zero"] = "common-lines"
-    axis_hold: float = Field(0.2, ge=0, lt=1)
+    axis_hold: float = Field(0.2, ge=0, le=1)
     pin_object: bool = True
     pose_lr: float = Field(5e-2, gt=0, allow_inf_nan=False)
     samples: int | None = Field(None, ge=2)
