@@ -39,9 +39,11 @@ from tomotime.recon.inr.method import InrMethod
 RESULTS = Path(__file__).resolve().parent / "results"
 
 #: name -> InrConfig changes (every axis option explicit, so that a later default does not change a row).
-#: "paper pose model": the paper's (per-view z1, z3 and shifts, no shared axis); "zero": the earlier default start.
+#: "paper pose model": the paper's (per-view z1, z3 and shifts, no shared axis, nothing pinned); "zero": the
+#: earlier default start.
 SETTINGS: dict[str, dict[str, Any]] = {
-    "paper pose model": {"align_angles": True, "shared_axis": False, "axis_start": "zero", "axis_hold": 0.0},
+    "paper pose model": {"align_angles": True, "shared_axis": False, "pin_object": False, "axis_start": "zero",
+                         "axis_hold": 0.0},
     "zero (per-view angles)": {"align_angles": True, "axis_start": "zero", "axis_hold": 0.0},
     "zero": {"align_angles": False, "axis_start": "zero", "axis_hold": 0.0},
     "common-lines": {"align_angles": False, "axis_start": "common-lines", "axis_hold": 0.0},
