@@ -69,3 +69,9 @@ def test_the_paper_preset_has_no_shared_axis_to_start():
     assert InrConfig(axis_hold=1.0).axis_hold == 1.0  # held throughout: the common-line estimate is kept
     with pytest.raises(ValueError):
         InrConfig(axis_hold=1.5)
+
+
+def test_an_estimate_at_the_edge_of_the_search_is_not_trusted():
+    series = particles_series(6.0)
+    with pytest.warns(AlignmentWarning, match="edge"):
+        assert common_line_axis(series, max_rotation=3.0) == 0.0  # the minimum (6 deg) lies outside +-3 deg

@@ -20,7 +20,10 @@ from tomotime.data import TiltSeries
 from tomotime.preprocess.align import AlignmentFailed, align_chain
 from tomotime.preprocess.alignment import AlignmentWarning
 
-__all__ = ["common_line_axis"]
+__all__ = ["common_line_axis", "EDGE"]
+
+#: An estimate within this many degrees of the search's edge is not trusted (the coarse grid's step).
+EDGE = 1.0
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +43,9 @@ def common_line_axis(series: TiltSeries, *, max_rotation: float = 15.0) -> float
     float
         The rotation to add to the tilt axis; 0 (with an :class:`AlignmentWarning`)
         when the series cannot tell it (fewer than three views, flat views,
-        a narrow tilt range).
+        a narrow tilt range) or the estimate lies within :data:`EDGE` of the
+        search's edge (no minimum inside it: seen on a real series whose axis
+        the joint fit puts at -3.5 deg).
     """
     try:
         aligned = align_chain(series, ["xcorr", "axis"], {"axis": {"max_rotation": max_rotation}})
@@ -50,5 +55,9 @@ def common_line_axis(series: TiltSeries, *, max_rotation: float = 15.0) -> float
         return 0.0
     before = np.zeros(len(series)) if series.poses is None else np.asarray(series.poses[:, 0], np.float64)
     rotation = float(np.median(np.asarray(aligned.poses[:, 0], np.float64) - before))
+    if abs(rotation) > max_rotation - EDGE:  # the criterion found no minimum inside the search
+        warnings.warn(f"no common-line start for the tilt axis (its estimate {rotation:.2f} deg lies at the edge of "
+                      f"the +-{max_rotation:g} deg search); it starts at 0", AlignmentWarning, stacklevel=2)
+        return 0.0
     log.info("common-line start of the tilt axis: %.3f deg", rotation)
     return rotation
