@@ -92,6 +92,22 @@ def run_setting(scenario, truth: float, device, steps: int, changes: dict[str, A
             "axis_trajectory": trajectory}
 
 
+def real_ncem(report: dict[str, Any], steps: int) -> None:
+    """The NCEM series of ``bench_inr_real.py`` with the default axis options, and where the axis started."""
+    import warnings
+
+    import bench_inr_real
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        row = bench_inr_real.ncem(steps, 4)
+    report["real/ncem_idp_fib_haadf"] = {
+        "environment": environment(torch.device("cpu"), steps=steps),
+        "warnings": sorted({str(w.message) for w in caught if "tilt axis" in str(w.message)}),
+        **{k: v for k, v in row.items() if "shifts" not in k}}
+    print(json.dumps(report["real/ncem_idp_fib_haadf"]), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=48)
@@ -102,11 +118,17 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--ncem", type=int, default=None, metavar="STEPS",
+                        help="instead: the real NCEM series with the default options (bench_inr_real.ncem)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     out = args.out or RESULTS / f"inr_axis_{device.type}.json"
     report = json.loads(out.read_text()) if out.exists() else {}
+    if args.ncem:
+        real_ncem(report, args.ncem)
+        out.write_text(json.dumps(report, indent=1) + "\n")
+        return
     scenario = make("axis", args.size, seed=args.seed, axis_error=args.axis_error)
     key = f"{args.size}/seed={args.seed}/axis={args.axis_error:g}"
     began = time.perf_counter()
