@@ -55,8 +55,9 @@ def turn_about_beam(volume: np.ndarray, degrees: float) -> np.ndarray:
     return ndimage.affine_transform(volume, matrix, offset=centre - matrix @ centre, order=1).astype(np.float32)
 
 
-def make(name: str, size: int, *, seed: int = 0) -> Scenario:
-    """The scenario ``name`` at ``size^3`` voxels (see the module description)."""
+def make(name: str, size: int, *, seed: int = 0, axis_error: float = AXIS_ERROR) -> Scenario:
+    """The scenario ``name`` at ``size^3`` voxels (see the module description); ``seed`` draws the
+    phantom, the shifts and the noise, ``axis_error`` (degrees) is the tilt-axis turn of ``axis``."""
     truth = sea_mine(size, seed=seed).astype(np.float32)
     angles = _angles(name)
     frozen = VolumeSeries(np.broadcast_to(truth, (len(angles), *truth.shape)))
@@ -66,14 +67,14 @@ def make(name: str, size: int, *, seed: int = 0) -> Scenario:
         series = simulate_acquisition(frozen, angles=angles, dose=DOSE / peak, seed=seed)
         return Scenario(name, series, truth, None, f"+-80 deg / 2 deg, {DOSE:g} counts at the brightest pixel")
     if name == "axis":
-        turned = VolumeSeries(np.broadcast_to(turn_about_beam(truth, AXIS_ERROR), frozen.shape))
-        series = simulate_acquisition(turned, angles=angles, axis_rotation=AXIS_ERROR, shift_std=SHIFT_STD,
+        turned = VolumeSeries(np.broadcast_to(turn_about_beam(truth, axis_error), frozen.shape))
+        series = simulate_acquisition(turned, angles=angles, axis_rotation=axis_error, shift_std=SHIFT_STD,
                                       seed=seed)
         p = np.asarray(series.metadata["true_poses"], np.float64)
         true = np.stack([p[:, 0], p[:, 0], p[:, 2], p[:, 3]], axis=1)
         series = TiltSeries(series.images, angles)  # the poses are what alignment must find
         return Scenario(name, series, truth, true,
-                        f"+-70 deg / 2 deg, tilt axis off by {AXIS_ERROR:g} deg, shifts N(0, {SHIFT_STD:g} px)",
+                        f"+-70 deg / 2 deg, tilt axis off by {axis_error:g} deg, shifts N(0, {SHIFT_STD:g} px)",
                         turned.data[0])
     series = simulate_acquisition(frozen, angles=angles)
     text = {"wedge": "+-80 deg / 1 deg (20 deg missing wedge)", "sparse": "9 views over +-90 deg",

@@ -194,7 +194,7 @@ def test_resume_gives_the_same_model(tmp_path):
 def test_poses_train_in_their_own_parameter_group_at_pose_lr():
     series, _ = ball_series()
     cfg = InrConfig(**{**TINY, "steps": 1, "align": True, "pin_object": False, "holdout_fraction": 0.0,
-                       "lr_schedule": "constant", "lr": 1e-3, "pose_lr": 0.05})
+                       "lr_schedule": "constant", "lr": 1e-3, "pose_lr": 0.05, "axis_start": "zero"})
     model = train_inr(series, cfg, progress=False).model
     moved = model.pose_delta.detach().abs()
     gauge = gauge_view(series.angles)

@@ -16,7 +16,7 @@ FIELDS = ("grid", "hsiren")
 PAPER_PRESET: dict[str, Any] = {
     "field": "hsiren", "hidden_layers": 4, "width": 512, "omega0": 30.0, "smooth_l1_beta": 0.07,
     "pose_lr": 5e-2, "batch_size": 1024, "lr": 8e-6, "lr_schedule": "cosine", "tv_weight": 1e-4,
-    "tv_gradient": "autograd", "shared_axis": False, "pin_object": False,
+    "tv_gradient": "autograd", "shared_axis": False, "axis_start": "zero", "pin_object": False,
 }
 
 
@@ -51,6 +51,19 @@ class InrConfig(TrainingConfig):
         tilt-axis error is then found from all views at once (not in the paper).
         With ``align_angles=False`` the poses are the shifts and this one angle
         (the usual model of classical alignment); both False: shifts only.
+    axis_start : {"common-lines", "zero"}
+        With ``align`` and ``shared_axis``: where the shared tilt-axis angle
+        starts, at the common-line estimate of
+        :func:`tomotime.recon.inr.axis_start.common_line_axis` (after a
+        cross-correlation shift alignment; the default) or at 0 (beyond the
+        series' own poses). Learned from 0, the angle stops short of a large
+        turn (not in the paper; see ``benchmarks/README.md``). A dynamic field
+        starts at 0: the criterion assumes an unchanging object.
+    axis_hold : float
+        With ``shared_axis``: fraction of the steps during which the shared axis
+        stays at its start while the field and the other poses are learned
+        (released at once, the unformed field pulls it away and it comes back
+        only part of the way; 1: never learned, the start is kept; not in the paper).
     pin_object : bool
         With ``align``: remove from the learned per-view corrections the common
         modes that move or turn the whole object (the mean of ``z1``, of ``z3``
@@ -109,6 +122,8 @@ class InrConfig(TrainingConfig):
     align: bool = False
     align_angles: bool = True
     shared_axis: bool = True
+    axis_start: Literal["common-lines", "zero"] = "common-lines"
+    axis_hold: float = Field(0.2, ge=0, le=1)
     pin_object: bool = True
     pose_lr: float = Field(5e-2, gt=0, allow_inf_nan=False)
     samples: int | None = Field(None, ge=2)

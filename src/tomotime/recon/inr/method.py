@@ -5,6 +5,8 @@ views' current poses), integrates the field along them and compares with the
 data by smooth-L1 (``beta`` in normalised units), plus ``tv_weight`` times the
 field's mean gradient magnitude at a random share of the sample points. The
 number of samples per ray ramps up over the first ``sample_ramp_epochs``.
+With a shared tilt axis, its angle starts at the common-line estimate
+(``axis_start``) and stays there for the first ``axis_hold`` of the steps.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tomotime.data import TiltSeries
+from tomotime.recon.inr.axis_start import common_line_axis
 from tomotime.recon.inr.config import InrConfig
 from tomotime.recon.inr.model import InrModel
 from tomotime.recon.inr.problem import initial_poses, prepare_problem
@@ -52,13 +55,17 @@ class InrMethod:
         self.samples = int(config.samples or max(self.problem.vol_shape))
         per_epoch = max(1, math.ceil(self.n_train / config.batch_size))
         self.ramp_steps = int(round(config.sample_ramp_epochs * per_epoch))
+        total = config.steps or max(1, math.ceil(config.epochs * self.n_train / config.batch_size))
+        self.axis_hold_steps = int(round(config.axis_hold * total))
+        estimate = config.align and config.shared_axis and config.axis_start == "common-lines" and not config.dynamic
+        self.axis_start = common_line_axis(series) if estimate else 0.0
 
     def build_model(self) -> InrModel:
         torch.manual_seed(self.config.seed)
         s = self.series
         model = InrModel(self.config, s.angles, s.times, self.problem.vol_shape,
                          initial_poses=initial_poses(s), scale=self.problem.scale,
-                         pixel_size=s.pixel_size)
+                         pixel_size=s.pixel_size, axis_start=self.axis_start)
         return model.to(self.device)
 
     def _split(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -81,7 +88,7 @@ class InrMethod:
         views, rows, cols = self._split(flat)
         regularised = cfg.tv_weight > 0 or (cfg.dynamic and cfg.time_tv_weight > 0)
         pred, tv = net(views, rows, cols, n_samples=self.samples_at(step), jitter=True,
-                       tv_fraction=cfg.tv_fraction if regularised else 0.0)
+                       tv_fraction=cfg.tv_fraction if regularised else 0.0, hold_axis=step < self.axis_hold_steps)
         target = self.problem.pixels[flat.to(self.device)]
         return F.smooth_l1_loss(pred, target, beta=cfg.smooth_l1_beta) + cfg.tv_weight * tv[0] + \
             cfg.time_tv_weight * tv[1]
@@ -108,7 +115,8 @@ class InrMethod:
             "config": {**self.config.to_dict(), "device": str(self.device), "samples": self.samples},
             "derived": {"scale": p.scale, "vol_shape": list(p.vol_shape), "holdout_pixels": self.n_holdout,
                         "train_pixels": self.n_train, "sample_ramp_steps": self.ramp_steps,
-                        "pose_lr_scale": self.config.pose_lr / self.config.lr},
+                        "pose_lr_scale": self.config.pose_lr / self.config.lr, "axis_start_deg": self.axis_start,
+                        "axis_hold_steps": self.axis_hold_steps},
             "data": {"shape": list(s.shape),
                      "fingerprint": fingerprint(s.images, s.angles, s.times,
                                                 *(() if s.poses is None else (s.poses,))),

@@ -8,10 +8,11 @@ with ``L`` half the volume's largest side in voxels. Data are normalised
 projector is ``phi * scale / L`` (:meth:`InrModel.volume`).
 
 Poses ``(z1, z3, dy, dx)`` per view are ``initial + delta`` (plus, with
-``shared_axis``, one tilt-axis angle ``alpha`` added to ``z1`` and ``z3`` of
-every view); ``delta`` and ``alpha`` are parameters in degrees and pixels
-that the engine trains in their own parameter group, at ``pose_lr`` instead
-of ``lr`` (:meth:`InrModel.lr_scales`; the same warm-up and decay). The view
+``shared_axis``, one tilt-axis angle ``alpha``, starting at ``axis_start``,
+added to ``z1`` and ``z3`` of every view); ``delta`` and ``alpha`` are
+parameters in degrees and pixels that the engine trains in their own
+parameter group, at ``pose_lr`` instead of ``lr`` (:meth:`InrModel.lr_scales`;
+the same warm-up and decay). The view
 nearest 0 degrees is the gauge: its pose is not learned.
 """
 
@@ -107,10 +108,13 @@ class InrModel(nn.Module):
         Data normalisation (raw intensity of a normalised value of 1).
     pixel_size : float
         Detector pixel (= voxel of the training grid) size, nm.
+    axis_start : float
+        Starting value of the shared tilt-axis angle ``alpha``, degrees (with ``config.shared_axis``).
     """
 
     def __init__(self, config: InrConfig, angles: np.ndarray, times: np.ndarray, vol_shape: tuple[int, int, int],
-                 *, initial_poses: np.ndarray | None = None, scale: float = 1.0, pixel_size: float = 1.0) -> None:
+                 *, initial_poses: np.ndarray | None = None, scale: float = 1.0, pixel_size: float = 1.0,
+                 axis_start: float = 0.0) -> None:
         super().__init__()
         n = len(angles)
         self.config, self.vol_shape, self.scale = config, tuple(int(v) for v in vol_shape), float(scale)
@@ -136,20 +140,22 @@ class InrModel(nn.Module):
                                                             config.align and config.pin_object))
         self.pose_delta = nn.Parameter(torch.zeros(n, 4)) if config.align else None
         shared = config.align and config.shared_axis
-        self.axis_delta = nn.Parameter(torch.zeros(())) if shared else None
+        self.axis_delta = nn.Parameter(torch.tensor(float(axis_start))) if shared else None
 
     @property
     def device(self) -> torch.device:
         return self.theta.device
 
-    def poses(self) -> torch.Tensor:
-        """Current ``(z1, z3, dy, dx)`` of every view, shape ``(N, 4)``."""
+    def poses(self, *, hold_axis: bool = False) -> torch.Tensor:
+        """Current ``(z1, z3, dy, dx)`` of every view, shape ``(N, 4)``; ``hold_axis``: no gradient to ``alpha``."""
         if self.pose_delta is None:
             return self.pose_init
         delta = torch.einsum("kij,jk->ik", self.pin, self.pose_mask * self.pose_delta)  # no whole-object motion
         poses = self.pose_init + delta
         if self.axis_delta is not None:  # a rotation of the tilt axis: z1 = z3 = alpha
             alpha = self.axis_delta
+            if hold_axis:  # a zero gradient, not none: the parameter stays in the graph (DDP)
+                alpha = alpha.detach() + 0 * alpha
             poses = poses + torch.stack([alpha, alpha, alpha * 0, alpha * 0])
         return poses
 
@@ -195,7 +201,7 @@ class InrModel(nn.Module):
         return (phi[1] - phi[0]).abs().mean() / dt
 
     def forward(self, views: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, *, n_samples: int,
-                jitter: bool = False, tv_fraction: float = 0.0,
+                jitter: bool = False, tv_fraction: float = 0.0, hold_axis: bool = False,
                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Predicted normalised pixels ``(B,)`` and the regularisers ``(2,)``: TV over space and (dynamic
         field with ``config.time_tv_weight``) over time; zeros when ``tv_fraction`` is 0.
@@ -210,8 +216,11 @@ class InrModel(nn.Module):
             Stratified random sample positions (training) instead of segment midpoints.
         tv_fraction : float
             Fraction of the sample points at which the TV term is evaluated.
+        hold_axis : bool
+            Pass no gradient to the shared tilt-axis angle (it stays where it is).
         """
-        origin, direction = pixel_rays(rows, cols, self.theta[views], self.poses()[views], self.det_shape)
+        origin, direction = pixel_rays(rows, cols, self.theta[views], self.poses(hold_axis=hold_axis)[views],
+                                       self.det_shape)
         t_near, t_far = ray_box(origin, direction, self.box_half)
         points, step = sample_along(origin, direction, t_near, t_far, n_samples, jitter=jitter, generator=generator)
         flat = points.reshape(-1, 3)
