@@ -48,14 +48,14 @@ def _rms(a: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.sum(a ** 2, axis=1))))
 
 
-def ncem(steps: int, binning: int) -> dict:
+def ncem(steps: int, binning: int, **options) -> dict:
     folder = DATA / "ncem_idp_fib_haadf"
     raw = np.load(folder / "haadf_tiltseries.npy")
     angles = np.loadtxt(folder / "haadf_tiltseries.rawtlt")
     images = _background_free(downscale_local_mean(raw.astype(np.float32), (1, binning, binning)))
     series = TiltSeries(images, angles, pixel_size=13.08 * binning)
     began = time.perf_counter()
-    result = train_inr(series, InrConfig(steps=steps, align=True, device="cpu"), progress=False)
+    result = train_inr(series, InrConfig(steps=steps, align=True, device="cpu", **options), progress=False)
     seconds = time.perf_counter() - began
     poses = learned_poses(result.model)
     tomviz = np.asarray(json.loads((folder / "TomVizAlignments_21tilts.json").read_text()), np.float64)

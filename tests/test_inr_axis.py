@@ -75,3 +75,28 @@ def test_an_estimate_at_the_edge_of_the_search_is_not_trusted():
     series = particles_series(6.0)
     with pytest.warns(AlignmentWarning, match="edge"):
         assert common_line_axis(series, max_rotation=3.0) == 0.0  # the minimum (6 deg) lies outside +-3 deg
+
+
+def test_the_shifts_start_at_the_cross_correlation_alignment():
+    size, n_views = 24, 25
+    rng = np.random.default_rng(3)
+    z, y, x = np.mgrid[:size, :size, :size] - (size - 1) / 2
+    volume = sum(np.exp(-((z - c[0]) ** 2 + (y - c[1]) ** 2 + (x - c[2]) ** 2) / 3) for c in rng.uniform(-6, 6, (5, 3)))
+    angles = np.linspace(-60, 60, n_views)
+    sim = simulate_acquisition(VolumeSeries(np.repeat(volume[None].astype(np.float32), n_views, 0)), angles=angles,
+                               shift_std=2.0, seed=3)
+    truth = np.asarray(sim.metadata["true_poses"], np.float64)[:, 2:]
+    series = TiltSeries(sim.images, angles)
+    cfg = dict(TINY, steps=10, shared_axis=False)
+    start = InrMethod(series, InrConfig(**cfg), torch.device("cpu")).build_model().pose_init[:, 2:].numpy()
+    theta = np.deg2rad(angles)
+    # up to a translation of the whole object: a constant along the axis, a cos + b sin + c across it
+    basis = [np.ones((n_views, 1)), np.stack([np.cos(theta), np.sin(theta), np.ones(n_views)], 1)]
+    def rms_beyond_translation(shifts):
+        residual = [d - b @ np.linalg.lstsq(b, d, rcond=None)[0] for d, b in zip((shifts - truth).T, basis)]
+        return float(np.sqrt(np.mean(np.square(residual))))
+
+    assert rms_beyond_translation(start) < 0.5 < rms_beyond_translation(np.zeros_like(truth))
+    zero = InrMethod(series, InrConfig(**cfg, shift_start="zero"), torch.device("cpu")).build_model()
+    assert float(zero.pose_init.abs().max()) == 0.0
+    assert InrConfig.paper().shift_start == "zero" and InrConfig().shift_start == "xcorr"

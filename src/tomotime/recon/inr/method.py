@@ -5,8 +5,10 @@ views' current poses), integrates the field along them and compares with the
 data by smooth-L1 (``beta`` in normalised units), plus ``tv_weight`` times the
 field's mean gradient magnitude at a random share of the sample points. The
 number of samples per ray ramps up over the first ``sample_ramp_epochs``.
-With a shared tilt axis, its angle starts at the common-line estimate
-(``axis_start``) and stays there for the first ``axis_hold`` of the steps.
+With pose learning, the shifts start at a cross-correlation alignment
+(``shift_start``); with a shared tilt axis, its angle starts at the
+common-line estimate (``axis_start``) and stays there for the first
+``axis_hold`` of the steps.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from tomotime.data import TiltSeries
-from tomotime.recon.inr.axis_start import common_line_axis
+from tomotime.recon.inr.axis_start import common_line_axis, xcorr_start
 from tomotime.recon.inr.config import InrConfig
 from tomotime.recon.inr.model import InrModel
 from tomotime.recon.inr.problem import initial_poses, prepare_problem
@@ -57,14 +60,17 @@ class InrMethod:
         self.ramp_steps = int(round(config.sample_ramp_epochs * per_epoch))
         total = config.steps or max(1, math.ceil(config.epochs * self.n_train / config.batch_size))
         self.axis_hold_steps = int(round(config.axis_hold * total))
-        estimate = config.align and config.shared_axis and config.axis_start == "common-lines" and not config.dynamic
-        self.axis_start = common_line_axis(series) if estimate else 0.0
+        static = config.align and not config.dynamic
+        use_xcorr = static and config.shift_start == "xcorr"
+        self.start = xcorr_start(series, keep_object=config.pin_object) if use_xcorr else series
+        estimate = static and config.shared_axis and config.axis_start == "common-lines"
+        self.axis_start = common_line_axis(self.start) if estimate else 0.0
 
     def build_model(self) -> InrModel:
         torch.manual_seed(self.config.seed)
         s = self.series
         model = InrModel(self.config, s.angles, s.times, self.problem.vol_shape,
-                         initial_poses=initial_poses(s), scale=self.problem.scale,
+                         initial_poses=initial_poses(self.start), scale=self.problem.scale,
                          pixel_size=s.pixel_size, axis_start=self.axis_start)
         return model.to(self.device)
 
@@ -116,6 +122,7 @@ class InrMethod:
             "derived": {"scale": p.scale, "vol_shape": list(p.vol_shape), "holdout_pixels": self.n_holdout,
                         "train_pixels": self.n_train, "sample_ramp_steps": self.ramp_steps,
                         "pose_lr_scale": self.config.pose_lr / self.config.lr, "axis_start_deg": self.axis_start,
+                        "shift_start_rms_px": float(np.sqrt(np.mean(initial_poses(self.start)[:, 2:] ** 2))),
                         "axis_hold_steps": self.axis_hold_steps},
             "data": {"shape": list(s.shape),
                      "fingerprint": fingerprint(s.images, s.angles, s.times,
