@@ -8,11 +8,11 @@ common-line criterion of :func:`tomotime.preprocess.align_axis` (after a
 cross-correlation shift alignment, which that criterion needs) removes most of
 that distance before training; the joint fit then refines it.
 
-The per-view shifts have the same trouble across the tilt axis: learned from
-0 on a real series (the NCEM FIB lamella), they settle 4.6 px RMS away from
-TomViz's alignment, while started at the project's cross-correlation
-alignment (:func:`tomotime.preprocess.align_xcorr`) they stay within 0.5 px
-of it and of TomViz (``benchmarks/README.md``).
+The per-view shifts can have the same trouble across the tilt axis: learned
+from 0 on a real series (the NCEM FIB lamella), they settle 4.6 px RMS away
+from TomViz's alignment, while started at the project's cross-correlation
+alignment (:func:`xcorr_start`, ``InrConfig(shift_start="xcorr")``) they end
+within 0.5 px of TomViz's (``benchmarks/README.md``).
 """
 
 from __future__ import annotations
@@ -20,15 +20,11 @@ from __future__ import annotations
 import logging
 import warnings
 
-from dataclasses import replace
-
 import numpy as np
-import torch
 
 from tomotime.data import TiltSeries
 from tomotime.preprocess.align import AlignmentFailed, align_chain
 from tomotime.preprocess.alignment import AlignmentWarning
-from tomotime.recon.inr.model import common_mode_projectors, gauge_view
 
 __all__ = ["common_line_axis", "xcorr_start", "EDGE"]
 
@@ -38,26 +34,22 @@ EDGE = 1.0
 log = logging.getLogger(__name__)
 
 
-def xcorr_start(series: TiltSeries, *, keep_object: bool = True) -> TiltSeries:
+def xcorr_start(series: TiltSeries) -> TiltSeries:
     """``series`` with its poses' shifts refined by cross-correlation (the series itself when that fails).
 
     Parameters
     ----------
     series : TiltSeries
         Tilt series ``(N, Y, X)``; its poses, if any, are the starting point.
-    keep_object : bool
-        Remove from the correction what moves the whole object (the view
-        nearest 0 deg unchanged; over the others, the mean of ``dy`` and the
-        ``cos(theta)``, ``sin(theta)`` parts of ``dx``), as the learned
-        corrections are pinned (``InrConfig.pin_object``): cross-correlation
-        drifts along those modes, which would move the reconstruction in its box.
 
     Returns
     -------
     TiltSeries
         The same images with poses whose shifts ``(dy, dx)`` (pixels) follow the
-        cross-correlation alignment; unchanged, with an :class:`AlignmentWarning`,
-        when the series cannot be aligned (fewer than two views, flat views).
+        cross-correlation alignment (relative to its reference view, which
+        therefore also sets where the object sits in the box, as in IMOD or
+        TomViz); unchanged, with an :class:`AlignmentWarning`, when the series
+        cannot be aligned (fewer than two views, flat views).
     """
     try:
         aligned = align_chain(series, ["xcorr"])
@@ -65,18 +57,8 @@ def xcorr_start(series: TiltSeries, *, keep_object: bool = True) -> TiltSeries:
         warnings.warn(f"no cross-correlation start for the shifts ({failed}); they start at the series' poses",
                       AlignmentWarning, stacklevel=2)
         return series
-    before = np.zeros((len(series), 4)) if series.poses is None else np.asarray(series.poses, np.float64)
-    correction = np.asarray(aligned.poses, np.float64)[:, 2:] - before[:, 2:]
-    gauge = gauge_view(series.angles)
-    correction -= correction[gauge]
-    if keep_object:
-        theta = torch.deg2rad(torch.as_tensor(series.angles, dtype=torch.float64))
-        pin = common_mode_projectors(theta, gauge, True).double().numpy()  # (4, N, N), one per pose column
-        correction = np.stack([pin[2] @ correction[:, 0], pin[3] @ correction[:, 1]], 1)
-    poses = before.copy()
-    poses[:, 2:] += correction
-    log.info("cross-correlation start of the shifts: %.2f px RMS", float(np.sqrt(np.mean(correction ** 2))))
-    return replace(series, poses=poses.astype(np.float32))
+    log.info("cross-correlation start of the shifts: %.2f px RMS", float(np.sqrt(np.mean(aligned.poses[:, 2:] ** 2))))
+    return aligned
 
 
 def common_line_axis(series: TiltSeries, *, max_rotation: float = 15.0) -> float:

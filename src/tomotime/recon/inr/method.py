@@ -62,7 +62,7 @@ class InrMethod:
         self.axis_hold_steps = int(round(config.axis_hold * total))
         static = config.align and not config.dynamic
         use_xcorr = static and config.shift_start == "xcorr"
-        self.start = xcorr_start(series, keep_object=config.pin_object) if use_xcorr else series
+        self.start = xcorr_start(series) if use_xcorr else series
         estimate = static and config.shared_axis and config.axis_start == "common-lines"
         self.axis_start = common_line_axis(self.start) if estimate else 0.0
 

@@ -27,7 +27,7 @@ from tomotime.models import FeatureGrid, HSiren, grid_levels
 from tomotime.recon.inr.config import InrConfig
 from tomotime.recon.inr.rays import pixel_rays, ray_box, sample_along
 
-__all__ = ["InrModel", "build_field", "gauge_view", "check_region", "common_mode_projectors"]
+__all__ = ["InrModel", "build_field", "gauge_view", "check_region"]
 
 
 def build_field(config: InrConfig, vol_shape: tuple[int, int, int]) -> nn.Module:
@@ -65,7 +65,7 @@ def gauge_view(angles: np.ndarray) -> int:
     return int(np.argmin(np.abs(np.asarray(angles))))
 
 
-def common_mode_projectors(theta: torch.Tensor, gauge: int, active: bool) -> torch.Tensor:
+def _common_mode_projectors(theta: torch.Tensor, gauge: int, active: bool) -> torch.Tensor:
     """``(4, N, N)`` projectors removing, per pose column, the modes that move the whole object.
 
     Over the views other than the gauge: a constant for ``z1``, ``z3`` and
@@ -136,7 +136,7 @@ class InrModel(nn.Module):
         if not config.align_angles:
             mask[:, :2] = 0
         self.register_buffer("pose_mask", mask)
-        self.register_buffer("pin", common_mode_projectors(self.theta, gauge_view(angles),
+        self.register_buffer("pin", _common_mode_projectors(self.theta, gauge_view(angles),
                                                             config.align and config.pin_object))
         self.pose_delta = nn.Parameter(torch.zeros(n, 4)) if config.align else None
         shared = config.align and config.shared_axis
