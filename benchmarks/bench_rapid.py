@@ -310,7 +310,9 @@ def main() -> None:
             data[key] = (part_recon if part == "recon" else part_selfsup)(args, device, model)
         key = part if part == "filters" else key
         data[key]["wall_seconds"] = round(time.perf_counter() - clock, 1)
-        path.write_text(json.dumps(data, indent=1, default=float))
+        current = json.loads(path.read_text()) if path.exists() else {}  # another run may have written meanwhile
+        current.update({"environment": data["environment"], key: data[key]})
+        path.write_text(json.dumps(current, indent=1, default=float))
         print(f"{key}: {data[key]['wall_seconds']} s -> {path}", flush=True)
 
 
