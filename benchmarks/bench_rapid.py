@@ -187,8 +187,8 @@ def part_recon(args, device, model) -> dict:
                 _figure(rapid, filtered, corrected, tracked, args)
         out[label] = {"lag_per_frame_deg": timing.lag_per_frame, "scan_fraction": timing.scan_time /
                       (timing.scan_time + timing.store_time), "seeds": per_seed}
-    out["setup"] = {"volume": vol_shape, "field_px": vol_shape[2], "n_lines": n_lines, "n_particles": n_particles, "specimen": args.specimen,
-                    "seeds": args.seeds, "sirt_iterations": 50,
+    out["setup"] = {"volume": vol_shape, "field_px": vol_shape[2], "n_lines": n_lines, "n_particles": n_particles,
+                    "specimen": args.specimen, "seeds": args.seeds, "sirt_iterations": 50,
                     "pipeline": "U-Net filter -> distortion correction -> angle tracking -> binarisation -> SIRT; "
                                 "reference: conventional series (2-degree steps, 53x dose) binarised -> SIRT"}
     return out

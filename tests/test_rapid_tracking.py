@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tomotime.rapid.feature_tracks import blob_response, detect_blobs, extend_tracks, link_tracks
-from tomotime.rapid.simulate import Timing, fast_scan_noise, frame_schedule, goniometer_angle, NoiseModel
+from tomotime.rapid.simulate import NoiseModel, Timing, fast_scan_noise, frame_schedule, goniometer_angle
 from tomotime.rapid.tilt_tracking import track_angles
 
 
