@@ -6,6 +6,7 @@ Parts (each about 2-5 minutes on a shared 2-core CPU, one torch thread)::
     python benchmarks/bench_rapid.py --part recon      # distortion, tilt angles, Delta G, time-lag-aware SIRT
     python benchmarks/bench_rapid.py --part selfsup    # Noise2Noise (no averages) vs the supervised U-Net
     python benchmarks/bench_rapid.py --part selfsup --candidates neighbor2neighbor noise2noise-paper-norm udvd-3x3
+    python benchmarks/bench_rapid.py --part recon --field 256 --rows 32 --seeds 11   # wider field (recon_field256)
     python benchmarks/bench_rapid.py --device cuda     # all parts on a GPU (results/rapid_gpu.json)
 
 Each part updates its section of ``results/rapid_<cpu|gpu>.json``; ``filters``
@@ -137,13 +138,17 @@ def part_recon(args, device, model) -> dict:
         out[f"distortion_{shape[0]}x{shape[1]}"] = {"residual_rms_px": _rms((field - true)[ok]),
                                                     "uncorrected_rms_px": _rms(true[ok]),
                                                     "residual_max_px": float(np.abs(field - true)[ok].max())}
-    field48 = estimate_distortion(*calibration_pair((48, 64), distortion=warp, seed=6), window=16, step=4)
-    vol_shape = (32, 48, 64)
+    rows, width = args.rows, args.field
+    vol_shape = (32 if width <= 64 else 48, rows, width)
+    area = rows * width / (48 * 64)  # line and marker densities of the 48 x 64 field at any size
+    n_lines, n_particles = max(1, round(6 * area)), max(4, round(32 * area))
+    field48 = estimate_distortion(*calibration_pair((rows, width), distortion=warp, seed=6), window=16, step=4)
     cases = {"paper_timing": Timing(), "slow_scan": Timing(scan_time=0.07, store_time=0.0)}
     for label, timing in cases.items():
         per_seed = []
         for seed in args.seeds:
-            specimen = dislocation_specimen(vol_shape, seed=seed)
+            specimen = dislocation_specimen(vol_shape, seed=seed, n_lines=n_lines, n_particles=n_particles,
+                                            **args.specimen)
             rapid = simulate_rapid(specimen, timing=timing, distortion=warp, seed=seed)
             conv = simulate_conventional(specimen, seed=seed + 100)
             filtered = apply_filter(model, rapid.images)
@@ -162,12 +167,16 @@ def part_recon(args, device, model) -> dict:
                 "true_uniform": rapid.frame_angles,
                 "true_row_lag": rapid.row_angles,
             }
-            dg = {}
+            dg, volumes = {}, {}
             for k, a in recons.items():
+                volumes[k] = reconstruct_rapid(binary, a, thickness=vol_shape[0])
                 try:
-                    dg[k] = centre_differences(reconstruct_rapid(binary, a, thickness=vol_shape[0]), reference)
+                    dg[k] = centre_differences(volumes[k], reference)
                 except InputError as exc:
                     dg[k] = {"error": str(exc)}
+            # How far the per-row model moves the line centres (the curl it removes), same data and angles.
+            dg["lag_effect_true_uniform_vs_row_lag"] = centre_differences(volumes["true_uniform"],
+                                                                          volumes["true_row_lag"])
             per_seed.append({
                 "seed": seed, "frames": int(rapid.images.shape[0]),
                 "angles": {"tracked_rms_deg": _rms(tracked.angles - rapid.frame_angles),
@@ -177,11 +186,12 @@ def part_recon(args, device, model) -> dict:
                            "warnings": [str(w.message) for w in caught]},
                 "delta_g_px": dg,
             })
-            if label == "paper_timing" and seed == args.seeds[0]:
+            if label == "paper_timing" and seed == args.seeds[0] and width == 64:
                 _figure(rapid, filtered, corrected, tracked, args)
         out[label] = {"lag_per_frame_deg": timing.lag_per_frame, "scan_fraction": timing.scan_time /
                       (timing.scan_time + timing.store_time), "seeds": per_seed}
-    out["setup"] = {"volume": vol_shape, "field_px": vol_shape[2], "sirt_iterations": 50,
+    out["setup"] = {"volume": vol_shape, "field_px": vol_shape[2], "n_lines": n_lines, "n_particles": n_particles,
+                    "specimen": args.specimen, "seeds": args.seeds, "sirt_iterations": 50,
                     "pipeline": "U-Net filter -> distortion correction -> angle tracking -> binarisation -> SIRT; "
                                 "reference: conventional series (2-degree steps, 53x dose) binarised -> SIRT"}
     return out
@@ -404,6 +414,12 @@ def main() -> None:
     parser.add_argument("--candidates", nargs="+", choices=SELFSUP, default=None,
                         help="Self-supervised filters of --part selfsup, each added to the JSON's selfsup section "
                              "(default: noise2noise on the CPU, all on a GPU).")
+    parser.add_argument("--field", type=int, default=64, help="recon: field width in px (the paper's is 512); "
+                        "other than 64 the results go to 'recon_field<W>'.")
+    parser.add_argument("--rows", type=int, default=48, help="recon: frame height (rows along the tilt axis), px.")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="recon: specimen seeds (default 11 12).")
+    parser.add_argument("--particle-sigma", type=float, default=1.0, help="recon: marker radius (px); other than "
+                        "1.0 the results go to 'recon_markers<sigma>'.")
     args = parser.parse_args()
     device = resolve_device(args.device)
     if device.type == "cpu":
@@ -416,7 +432,8 @@ def main() -> None:
     args.udvd_steps = 20 if args.quick else (2000 if big else 200)
     args.repeats = 3 if args.quick else (50 if big else 16)
     args.candidates = args.candidates or (list(SELFSUP) if big else ["noise2noise"])
-    args.seeds = [11] if args.quick else [11, 12]
+    args.seeds = args.seeds or ([11] if args.quick else [11, 12])
+    args.specimen = {"particle_sigma": args.particle_sigma}
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"rapid_{args.tag}{'_quick' if args.quick else ''}.json"
     data = json.loads(path.read_text()) if path.exists() else {}
@@ -424,15 +441,20 @@ def main() -> None:
     parts = ("filters", "recon", "selfsup") if args.part == "all" else (args.part,)
     for part in parts:
         clock = time.perf_counter()
+        key = part
         if part == "filters":
-            data["filters"] = part_filters(args, device)
+            data[key] = part_filters(args, device)
         elif part == "recon":
-            data[part] = part_recon(args, device, load_filter(RESULTS / "rapid_unet.pt", device=device))
+            key += (f"_field{args.field}" if args.field != 64 else "") + (
+                f"_markers{args.particle_sigma:g}" if args.particle_sigma != 1.0 else "")
+            data[key] = part_recon(args, device, load_filter(RESULTS / "rapid_unet.pt", device=device))
         else:
-            data[part] = _merge_selfsup(data.get(part, {}), part_selfsup(args, device))
-        data[part]["wall_seconds"] = round(time.perf_counter() - clock, 1)
-        path.write_text(json.dumps(data, indent=1, default=float))
-        print(f"{part}: {data[part]['wall_seconds']} s -> {path}", flush=True)
+            data[key] = _merge_selfsup(data.get(part, {}), part_selfsup(args, device))
+        data[key]["wall_seconds"] = round(time.perf_counter() - clock, 1)
+        current = json.loads(path.read_text()) if path.exists() else {}  # another run may have written meanwhile
+        current.update({"environment": data["environment"], key: data[key]})
+        path.write_text(json.dumps(current, indent=1, default=float))
+        print(f"{key}: {data[key]['wall_seconds']} s -> {path}", flush=True)
 
 
 if __name__ == "__main__":

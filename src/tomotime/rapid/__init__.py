@@ -10,7 +10,8 @@
   :mod:`.classical`: scikit-image filters and optional BM3D;
 * :mod:`.lines`: PSNR, relative line width and intensity (Tables 1-3);
 * :mod:`.distortion`: fast-scan x-distortion calibration and correction;
-* :mod:`.tilt_tracking`: frame angles from tracked feature points;
+* :mod:`.feature_tracks`: blob detection in every frame and linking into tracks;
+  :mod:`.tilt_tracking`: frame angles from the tracks (rigid fit, re-measurement);
 * :mod:`.reconstruct`: time-lag-aware (one angle per row) SIRT with
   :class:`~tomotime.physics.RowAngleProjector`;
 * :mod:`.dislocations`: binarisation, line centres, Delta G between reconstructions.

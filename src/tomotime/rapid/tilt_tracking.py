@@ -2,19 +2,28 @@
 
 The goniometer does not turn at a constant speed, so the nominal (uniform)
 angles of a rapid series are wrong by up to a few degrees. Feature points
-(dark blobs: marker particles, precipitates) are detected in the frame nearest
-0 degrees and tracked frame by frame in both directions (peak of the
-Laplacian-of-Gaussian response near the predicted position, sub-pixel by a
-parabola fit). Their columns follow the projection of a rigid object,
+(dark blobs: marker particles, precipitates, line ends) are detected in every
+frame and linked into tracks (:mod:`tomotime.rapid.feature_tracks`). Their
+columns follow the projection of a rigid object,
 
     s_ij = x_j cos(theta_i + d_ij) - z_j sin(theta_i + d_ij) + c_i,
 
 (``s`` centred column, ``c_i`` a per-frame shift, ``d_ij`` the optional scan
 time lag of the feature's row), which is fitted for every frame angle
-``theta_i``, every feature's ``(x_j, z_j)`` and every shift ``c_i`` by
-non-linear least squares, with the first and last angles held at the known
-start and end of the goniometer's motion (the rotation gauge) and a weak
-penalty on the second difference of the angles (the stage moves smoothly).
+``theta_i``, every feature's ``(x_j, z_j)`` and every shift ``c_i`` by robust
+non-linear least squares (:func:`fit_angles`), with the first and last angles
+held at the known start and end of the goniometer's motion (the rotation
+gauge) and a penalty on the second difference of the angles (the stage moves
+smoothly), weighted by the fit's own noise level over a prior spread of
+``ACCEL_SD`` degrees per frame squared.
+
+:func:`track_angles` alternates the fit with the tracks: tracks that do not
+move rigidly (a blob jumping to a neighbour, a line crossing) and single
+outlying positions are rejected by their misfit; then every remaining
+feature is looked for again in every frame at the position the fit predicts
+(:func:`tomotime.rapid.feature_tracks.extend_tracks`), which joins the
+pieces of a track, lengthens tracks into frames where linking lost them, and
+replaces positions that linking took from a neighbour.
 """
 
 from __future__ import annotations
@@ -23,16 +32,18 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage, optimize, sparse
-from skimage.feature import hessian_matrix, hessian_matrix_eigvals, peak_local_max
+from scipy import optimize
 
 from tomotime.errors import InputError
+from tomotime.rapid.feature_tracks import blob_response, detect_blobs, extend_tracks, link_tracks
 
-__all__ = ["TrackResult", "check_continuous_angles", "detect_features", "track_features", "fit_angles",
-           "track_angles", "MIN_TRACKS"]
+__all__ = ["TrackResult", "check_continuous_angles", "fit_angles", "track_angles", "predict_positions",
+           "MIN_TRACKS", "ACCEL_SD"]
 
 #: Fewer tracked features than this and the nominal angles are kept.
 MIN_TRACKS = 4
+#: Prior spread of the angle's second difference (degrees per frame squared) that weights the smoothness penalty.
+ACCEL_SD = 0.15
 
 
 def check_continuous_angles(angles, n_frames: int | None = None, *, name: str = "angles") -> np.ndarray:
@@ -48,83 +59,6 @@ def check_continuous_angles(angles, n_frames: int | None = None, *, name: str = 
         raise InputError(f"{name}: not monotonic at frame {bad} ({a[bad - 1]:.2f} -> {a[bad]:.2f} deg); a "
                          "continuous tilt series turns one way")
     return a
-
-
-def _blob_response(image: np.ndarray, sigma: float) -> np.ndarray:
-    """Scale-normalised LoG response of dark blobs (positive at a dark blob's centre)."""
-    return sigma**2 * ndimage.gaussian_laplace(np.asarray(image, np.float64), sigma)
-
-
-def detect_features(image: np.ndarray, *, sigma: float = 1.5, max_features: int = 60, min_distance: int = 5,
-                    roundness: float = 0.4, border: int = 6) -> np.ndarray:
-    """Dark round blobs of ``image`` ``(Y, X)``: ``(F, 2)`` positions ``(y, x)``, strongest first.
-
-    Line-like responses (smaller Hessian eigenvalue below ``roundness`` times
-    the larger one) are dropped, so dislocation lines are not taken for features.
-    """
-    response = _blob_response(image, sigma)
-    noise = 1.4826 * np.median(np.abs(response - np.median(response)))
-    peaks = peak_local_max(response, min_distance=min_distance, threshold_abs=4 * noise, exclude_border=border)
-    if peaks.size == 0:
-        return np.zeros((0, 2))
-    h = hessian_matrix(np.asarray(image, np.float64), sigma=sigma, order="rc", use_gaussian_derivatives=True)
-    big, small = hessian_matrix_eigvals(h)
-    ratio = small[peaks[:, 0], peaks[:, 1]] / np.maximum(big[peaks[:, 0], peaks[:, 1]], 1e-12)
-    peaks = peaks[ratio >= roundness]
-    order = np.argsort(-response[peaks[:, 0], peaks[:, 1]])
-    return peaks[order][:max_features].astype(np.float64)
-
-
-def _refine(response: np.ndarray, guess: np.ndarray, radius: int) -> tuple[np.ndarray, float] | None:
-    """Sub-pixel peak of ``response`` within ``radius`` of ``guess``; None at the border."""
-    h, w = response.shape
-    y0, x0 = int(round(guess[0])), int(round(guess[1]))
-    if not (radius + 1 <= y0 < h - radius - 1 and radius + 1 <= x0 < w - radius - 1):
-        return None
-    patch = response[y0 - radius:y0 + radius + 1, x0 - radius:x0 + radius + 1]
-    py, px = np.unravel_index(np.argmax(patch), patch.shape)
-    y, x = y0 - radius + py, x0 - radius + px
-    if not (1 <= y < h - 1 and 1 <= x < w - 1):
-        return None
-    offset = []
-    for a, b, c in ((response[y - 1, x], response[y, x], response[y + 1, x]),
-                    (response[y, x - 1], response[y, x], response[y, x + 1])):
-        den = a - 2 * b + c
-        offset.append(0.0 if den >= 0 else float(np.clip(0.5 * (a - c) / den, -0.5, 0.5)))
-    return np.array([y + offset[0], x + offset[1]]), float(response[y, x])
-
-
-def track_features(images: np.ndarray, start: int, *, sigma: float = 1.5, radius: int = 2,
-                   max_jump: float | None = None, min_fraction: float = 0.6, **detect) -> np.ndarray:
-    """Track features through ``images`` ``(N, Y, X)`` from frame ``start`` both ways.
-
-    A track ends where its response falls below a third of its start value,
-    where its step changes by more than ``max_jump`` pixels from the last
-    (if given: it jumped to another feature) or where it leaves the frame.
-    Returns positions ``(F, N, 2)`` (``nan`` where untracked) of the features
-    tracked in at least ``min_fraction`` of the frames.
-    """
-    images = np.asarray(images, np.float64)
-    n = images.shape[0]
-    responses = [_blob_response(im, sigma) for im in images]
-    seeds = detect_features(images[start], sigma=sigma, **detect)
-    tracks = np.full((len(seeds), n, 2), np.nan)
-    for f, seed in enumerate(seeds):
-        tracks[f, start] = seed
-        strength = responses[start][int(seed[0]), int(seed[1])]
-        for direction in (1, -1):
-            prev, velocity = seed, np.zeros(2)
-            for i in range(start + direction, n if direction > 0 else -1, direction):
-                found = _refine(responses[i], prev + velocity, radius)
-                if found is None or found[1] < strength / 3:
-                    break
-                step = found[0] - prev
-                if max_jump is not None and abs(i - start) > 2 and np.abs(step - velocity).max() > max_jump:
-                    break  # a jump onto a neighbouring feature, not smooth motion
-                velocity = step if abs(i - start) == 1 else 0.5 * velocity + 0.5 * step
-                prev = tracks[f, i] = found[0]
-    keep = np.isfinite(tracks[:, :, 0]).mean(axis=1) >= min_fraction
-    return tracks[keep]
 
 
 @dataclass
@@ -146,6 +80,10 @@ class TrackResult:
         True when too few features were tracked.
     misfit : numpy.ndarray, shape (F, N), optional
         Column misfit of every observation (pixels; ``nan`` where untracked).
+    features : numpy.ndarray, shape (F, 3), optional
+        Fitted ``(y, x, z)`` of every feature (pixels; ``y`` the row, ``x`` and ``z`` from the frame centre).
+    smooth : float
+        Weight of the smoothness penalty used (pixels per degree).
     """
 
     angles: np.ndarray
@@ -154,10 +92,13 @@ class TrackResult:
     shifts: np.ndarray
     fallback: bool = False
     misfit: np.ndarray | None = None
+    features: np.ndarray | None = None
+    smooth: float = float("nan")
 
 
-def fit_angles(tracks: np.ndarray, nominal: np.ndarray, width: int, height: int, *, smooth: float = 0.3,
-               scan_fraction: float = 0.0, anchors: tuple[float, float] | None = None) -> TrackResult:
+def fit_angles(tracks: np.ndarray, nominal: np.ndarray, width: int, height: int, *, smooth: float | None = None,
+               scan_fraction: float = 0.0, anchors: tuple[float, float] | None = None,
+               initial: np.ndarray | None = None) -> TrackResult:
     """Fit frame angles to tracked columns (see the module description).
 
     Parameters
@@ -168,13 +109,17 @@ def fit_angles(tracks: np.ndarray, nominal: np.ndarray, width: int, height: int,
         Starting angles (degrees).
     width, height : int
         Frame size (pixels).
-    smooth : float
-        Weight (pixels per degree) of the second-difference penalty on the angles.
+    smooth : float, optional
+        Weight (pixels per degree) of the second-difference penalty on the
+        angles. Default: the fit's robust column noise (pixels) over
+        :data:`ACCEL_SD`, from a first fit with a weight of 1.
     scan_fraction : float
         Scan time over frame period: row ``y`` is recorded at
         ``theta_i + (dtheta/di) * scan_fraction * ((y + 0.5) / height - 0.5)``.
     anchors : (float, float), optional
         Angles of the first and last frames (default: the first and last nominal angles).
+    initial : numpy.ndarray, shape (N,), optional
+        Starting angles (degrees; default ``nominal``).
     """
     f, n, _ = tracks.shape
     first, last = (nominal[0], nominal[-1]) if anchors is None else anchors
@@ -182,18 +127,17 @@ def fit_angles(tracks: np.ndarray, nominal: np.ndarray, width: int, height: int,
     jj, ii = np.nonzero(obs)
     s = tracks[jj, ii, 1] - (width - 1) / 2
     rowpos = (tracks[jj, ii, 0] + 0.5) / height - 0.5
-    theta0 = np.radians(nominal)
-    # Start: (x_j, z_j) by linear least squares at the nominal angles, shifts zero.
+    theta0 = np.radians(nominal if initial is None else initial)
+    # Start: (x_j, z_j) by linear least squares at the starting angles, shifts zero.
     xz = np.zeros((f, 2))
     for j in range(f):
         m = obs[j]
         a = np.column_stack([np.cos(theta0[m]), -np.sin(theta0[m])])
         xz[j] = np.linalg.lstsq(a, tracks[j, m, 1] - (width - 1) / 2, rcond=None)[0]
-    p0 = np.concatenate([theta0, np.zeros(n), xz.ravel()])
+    p = np.concatenate([theta0, np.zeros(n), xz.ravel()])
     anchor_weight = 1e3
-    weight = smooth * 180 / np.pi
 
-    def residuals(p):
+    def residuals(p, weight):
         th, c, xzp = p[:n], p[n:2 * n], p[2 * n:].reshape(f, 2)
         rate = np.gradient(th) if scan_fraction else 0.0
         t = th[ii] + (rate[ii] * scan_fraction * rowpos if scan_fraction else 0.0)
@@ -202,48 +146,63 @@ def fit_angles(tracks: np.ndarray, nominal: np.ndarray, width: int, height: int,
                                weight * np.diff(th, 2)])
 
     m_data = s.size
-    pattern = sparse.lil_matrix((m_data + 2 + max(n - 2, 0), p0.size), dtype=np.int8)
+    lag = scan_fraction * rowpos
     rows = np.arange(m_data)
-    for off in (-1, 0, 1):
-        ok = (ii + off >= 0) & (ii + off < n)
-        pattern[rows[ok], ii[ok] + off] = 1
-    pattern[rows, n + ii] = 1
-    pattern[rows, 2 * n + 2 * jj] = 1
-    pattern[rows, 2 * n + 2 * jj + 1] = 1
-    pattern[m_data, 0] = pattern[m_data + 1, n - 1] = 1
+    # d(gradient(theta)_i)/d(theta_k): central differences inside, one-sided at the ends.
+    grad = np.zeros((n, n))
+    grad[np.arange(1, n - 1), np.arange(2, n)], grad[np.arange(1, n - 1), np.arange(0, n - 2)] = 0.5, -0.5
+    grad[0, [0, 1]], grad[-1, [-2, -1]] = (-1.0, 1.0), (-1.0, 1.0)
+    second = np.zeros((max(n - 2, 0), n))
     for k in range(n - 2):
-        pattern[m_data + 2 + k, k:k + 3] = 1
-    sol = optimize.least_squares(residuals, p0, jac_sparsity=pattern.tocsr(), x_scale="jac", loss="soft_l1",
-                                 f_scale=1.0, max_nfev=200)
-    res = residuals(sol.x)[:m_data]
-    result = TrackResult(np.degrees(sol.x[:n]), f, float(np.sqrt(np.mean(res**2))), sol.x[n:2 * n])
+        second[k, k:k + 3] = (1.0, -2.0, 1.0)
+
+    def jacobian(p, weight):
+        th, xzp = p[:n], p[2 * n:].reshape(f, 2)
+        rate = np.gradient(th) if scan_fraction else 0.0
+        t = th[ii] + (rate[ii] * lag if scan_fraction else 0.0)
+        d_t = -xzp[jj, 0] * np.sin(t) - xzp[jj, 1] * np.cos(t)
+        jac = np.zeros((m_data + 2 + max(n - 2, 0), p.size))
+        jac[rows, ii] = d_t
+        if scan_fraction:
+            jac[:m_data, :n] += (d_t * lag)[:, None] * grad[ii]
+        jac[rows, n + ii] = 1.0
+        jac[rows, 2 * n + 2 * jj] = np.cos(t)
+        jac[rows, 2 * n + 2 * jj + 1] = -np.sin(t)
+        jac[m_data, 0] = jac[m_data + 1, n - 1] = anchor_weight
+        jac[m_data + 2:, :n] = weight * second
+        return jac
+
+    weights = [1.0, None] if smooth is None else [float(smooth)]
+    for w in weights:
+        if w is None:  # the noise level of the first fit sets the weight of the second
+            res = residuals(p, 0.0)[:m_data]
+            w = 1.4826 * float(np.median(np.abs(res - np.median(res)))) / ACCEL_SD
+        p = optimize.least_squares(residuals, p, jac=jacobian, x_scale="jac", loss="soft_l1", f_scale=1.0,
+                                   tr_solver="exact", max_nfev=100, args=(w * 180 / np.pi,)).x
+    res = residuals(p, 0.0)[:m_data]
+    result = TrackResult(np.degrees(p[:n]), f, float(np.sqrt(np.mean(res**2))), p[n:2 * n], smooth=w)
     result.misfit = np.full(obs.shape, np.nan)
     result.misfit[jj, ii] = res
+    result.features = np.column_stack([np.nanmedian(tracks[:, :, 0], axis=1), p[2 * n:].reshape(f, 2)])
     return result
 
 
-def track_angles(images: np.ndarray, nominal, *, min_tracks: int = MIN_TRACKS, scan_fraction: float = 0.0,
-                 anchors: tuple[float, float] | None = None, smooth: float = 0.3, **track) -> TrackResult:
-    """Estimate every frame's angle of a continuous-tilt series ``(N, Y, X)`` from tracked features.
+def predict_positions(result: TrackResult, width: int, height: int, *, scan_fraction: float = 0.0) -> np.ndarray:
+    """Positions ``(F, N, 2)`` ``(y, x)`` of every fitted feature in every frame, from a :class:`TrackResult`."""
+    y, x, z = result.features.T
+    th = np.radians(result.angles)
+    t = th[None, :] + (np.gradient(th)[None, :] * scan_fraction * ((y[:, None] + 0.5) / height - 0.5))
+    cols = x[:, None] * np.cos(t) - z[:, None] * np.sin(t) + result.shifts[None, :] + (width - 1) / 2
+    return np.stack([np.broadcast_to(y[:, None], cols.shape), cols], axis=-1)
 
-    ``nominal`` are the recorded (uniform) angles: they must be monotonic.
-    With fewer than ``min_tracks`` tracked features the nominal angles are
-    returned with a warning that says how many were found.
-    """
-    images = np.asarray(images)
-    if images.ndim != 3:
-        raise InputError(f"series: expected frames (N, Y, X), got shape {images.shape}")
-    nominal = check_continuous_angles(nominal, images.shape[0], name="nominal angles")
-    start = int(np.argmin(np.abs(nominal)))
-    tracks = track_features(images, start, **track)
-    if len(tracks) < min_tracks:
-        warnings.warn(f"tilt-angle tracking: {len(tracks)} feature(s) tracked through the series, fewer than "
-                      f"{min_tracks}; keeping the nominal angles", stacklevel=2)
-        return TrackResult(nominal.copy(), len(tracks), float("nan"), np.zeros(images.shape[0]), fallback=True)
-    result = None
-    for _ in range(6):  # drop tracks that do not move rigidly (jumps, line crossings), then single outliers
-        result = fit_angles(tracks, nominal, images.shape[2], images.shape[1], smooth=smooth,
-                            scan_fraction=scan_fraction, anchors=anchors)
+
+def _robust_fit(tracks: np.ndarray, nominal, width: int, height: int, min_tracks: int,
+                **fit) -> tuple[TrackResult, np.ndarray]:
+    """Fit, dropping tracks that do not move rigidly (jumps, line crossings), then single outlying positions."""
+    initial = None
+    for _ in range(8):
+        result = fit_angles(tracks, nominal, width, height, initial=initial, **fit)
+        initial, fit["smooth"] = result.angles, result.smooth  # warm start; the noise level is set once
         per_track = np.sqrt(np.nanmean(result.misfit**2, axis=1))
         bad = per_track > max(2 * np.median(per_track), 0.5)
         if bad.any() and (~bad).sum() >= min_tracks:
@@ -251,10 +210,75 @@ def track_angles(images: np.ndarray, nominal, *, min_tracks: int = MIN_TRACKS, s
             continue
         misfit = np.abs(result.misfit)
         limit = max(4 * 1.4826 * np.nanmedian(misfit), 0.75)
-        if not (misfit > limit).any():
-            break
-        tracks = tracks.copy()
-        tracks[misfit > limit] = np.nan
-        tracks = tracks[np.isfinite(tracks[:, :, 1]).sum(axis=1) >= 3]
+        cleaned = tracks.copy()
+        cleaned[misfit > limit] = np.nan
+        keep = np.isfinite(cleaned[:, :, 1]).sum(axis=1) >= 3
+        if not (misfit > limit).any() or keep.sum() < min_tracks:
+            return result, tracks
+        tracks = cleaned[keep]
+    return fit_angles(tracks, nominal, width, height, initial=initial, **fit), tracks
+
+
+def _distinct(tracks: np.ndarray, result: TrackResult, tolerance: float = 1.0) -> np.ndarray:
+    """Indices of the tracks that are not a shorter copy of another feature (same ``y, x, z`` within ``tolerance``)."""
+    count = np.isfinite(tracks[:, :, 1]).sum(axis=1)
+    keep: list[int] = []
+    for j in np.argsort(-count):
+        if all(np.abs(result.features[j] - result.features[k]).max() > tolerance for k in keep):
+            keep.append(int(j))
+    return np.sort(np.array(keep, int))
+
+
+def track_angles(images: np.ndarray, nominal, *, min_tracks: int = MIN_TRACKS, scan_fraction: float = 0.0,
+                 anchors: tuple[float, float] | None = None, smooth: float | None = None, sigma: float = 1.5,
+                 threshold: float = 3.0, roundness: float = 0.3, min_length: int = 6,
+                 rounds: int = 2, max_change: float = 10.0) -> TrackResult:
+    """Estimate every frame's angle of a continuous-tilt series ``(N, Y, X)`` from tracked features.
+
+    ``nominal`` are the recorded (uniform) angles: they must be monotonic.
+    Blobs of radius about ``sigma`` px with a response of at least
+    ``threshold`` times the noise are linked into tracks of at least
+    ``min_length`` frames; after the first fit, ``rounds`` times, every
+    feature is measured again at its predicted position in every frame and
+    the fit repeated. With fewer than ``min_tracks`` tracks that move as a
+    rigid object the nominal angles are returned with a warning that says
+    how many were found; so they are when the fitted angles are not
+    monotonic or differ from the nominal ones by more than ``max_change`` degrees.
+    """
+    images = np.asarray(images)
+    if images.ndim != 3:
+        raise InputError(f"series: expected frames (N, Y, X), got shape {images.shape}")
+    nominal = check_continuous_angles(nominal, images.shape[0], name="nominal angles")
+    n, height, width = images.shape
+    responses = np.stack([blob_response(im, sigma) for im in images])
+    detections = [detect_blobs(im, sigma=sigma, threshold=threshold, roundness=roundness, response=r)
+                  for im, r in zip(images, responses)]
+    step = np.radians(np.abs(np.diff(nominal)).max())
+    first_gate = 1.0 + 1.2 * (width / 2) * step  # the largest column step of a feature at the frame's edge
+    tracks = link_tracks(detections, n, gate_x=first_gate, max_gap=2, min_length=min_length)
+    fit = {"scan_fraction": scan_fraction, "anchors": anchors, "smooth": smooth}
+    result = None
+    if len(tracks) >= min_tracks:
+        result, tracks = _robust_fit(tracks, nominal, width, height, min_tracks, **fit)
+        for _ in range(rounds):
+            keep = _distinct(tracks, result)
+            result.features = result.features[keep]
+            measured = extend_tracks(responses, predict_positions(result, width, height, scan_fraction=scan_fraction),
+                                     threshold=threshold - 1)
+            measured = measured[np.isfinite(measured[:, :, 1]).sum(axis=1) >= min_length]
+            if len(measured) < min_tracks:
+                break
+            result, tracks = _robust_fit(measured, nominal, width, height, min_tracks, **fit)
+    if result is None or len(tracks) < min_tracks:
+        warnings.warn(f"tilt-angle tracking: {len(tracks)} feature(s) tracked through the series, fewer than "
+                      f"{min_tracks}; keeping the nominal angles", stacklevel=2)
+        return TrackResult(nominal.copy(), len(tracks), float("nan"), np.zeros(n), fallback=True)
     result.n_tracks = len(tracks)
+    step = np.diff(result.angles) * np.sign(nominal[-1] - nominal[0])
+    change = float(np.abs(result.angles - nominal).max())
+    if (step <= 0).any() or change > max_change:
+        warnings.warn(f"tilt-angle tracking: the fit to {len(tracks)} feature track(s) is implausible ("
+                      + ("not monotonic" if (step <= 0).any() else f"{change:.1f} deg from the nominal angles")
+                      + "); keeping the nominal angles", stacklevel=2)
+        return TrackResult(nominal.copy(), len(tracks), result.residual_px, np.zeros(n), fallback=True)
     return result
