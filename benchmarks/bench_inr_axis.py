@@ -33,7 +33,7 @@ from inr_scenarios import make
 
 from tomotime.device import resolve_device
 from tomotime.recon.inr import InrConfig, train_inr
-from tomotime.recon.inr.axis_start import common_line_axis
+from tomotime.recon.inr.pose_start import common_line_axis
 from tomotime.recon.inr.method import InrMethod
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -9,7 +9,7 @@ import torch
 from tomotime.data import TiltSeries, VolumeSeries
 from tomotime.preprocess.alignment import AlignmentWarning
 from tomotime.recon.inr import InrConfig, train_inr
-from tomotime.recon.inr.axis_start import common_line_axis
+from tomotime.recon.inr.pose_start import common_line_axis, xcorr_start
 from tomotime.recon.inr.method import InrMethod
 from tomotime.sim import simulate_acquisition
 
@@ -34,6 +34,9 @@ def particles_series(rotation: float, *, size: int = 24, n_views: int = 25, seed
 def test_the_common_line_start_recovers_a_known_axis(rotation):
     series = particles_series(rotation)
     assert common_line_axis(series) == pytest.approx(rotation, abs=0.5)
+    # after the shifts' cross-correlation start only the axis search runs, to the same estimate
+    assert common_line_axis(xcorr_start(series), shifts_aligned=True) == pytest.approx(common_line_axis(series),
+                                                                                       abs=1e-6)
     method = InrMethod(series, InrConfig(**TINY, steps=10), torch.device("cpu"))
     assert float(method.build_model().axis_delta.detach()) == pytest.approx(method.axis_start)
     zero = InrMethod(series, InrConfig(**TINY, steps=10, axis_start="zero"), torch.device("cpu"))

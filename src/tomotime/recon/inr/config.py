@@ -55,7 +55,7 @@ class InrConfig(TrainingConfig):
     axis_start : {"common-lines", "zero"}
         With ``align`` and ``shared_axis``: where the shared tilt-axis angle
         starts, at the common-line estimate of
-        :func:`tomotime.recon.inr.axis_start.common_line_axis` (after a
+        :func:`tomotime.recon.inr.pose_start.common_line_axis` (after a
         cross-correlation shift alignment; the default) or at 0 (beyond the
         series' own poses). Learned from 0, the angle stops short of a large
         turn (not in the paper; see ``benchmarks/README.md``). A dynamic field
@@ -63,7 +63,7 @@ class InrConfig(TrainingConfig):
     shift_start : {"zero", "xcorr"}
         With ``align``: where the per-view shifts start, at the series' own
         poses (the default, as in the paper) or at the project's
-        cross-correlation alignment (:func:`tomotime.recon.inr.axis_start.xcorr_start`;
+        cross-correlation alignment (:func:`tomotime.recon.inr.pose_start.xcorr_start`;
         not in the paper). On a real series (NCEM FIB lamella) the shifts learned
         from "zero" settle 4.6 px RMS across the axis from TomViz's alignment,
         from "xcorr" within 0.5 px. The object then sits where the

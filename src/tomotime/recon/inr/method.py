@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tomotime.data import TiltSeries
-from tomotime.recon.inr.axis_start import common_line_axis, xcorr_start
+from tomotime.recon.inr.pose_start import common_line_axis, xcorr_start
 from tomotime.recon.inr.config import InrConfig
 from tomotime.recon.inr.model import InrModel
 from tomotime.recon.inr.problem import initial_poses, prepare_problem
@@ -64,7 +64,7 @@ class InrMethod:
         use_xcorr = static and config.shift_start == "xcorr"
         self.start = xcorr_start(series) if use_xcorr else series
         estimate = static and config.shared_axis and config.axis_start == "common-lines"
-        self.axis_start = common_line_axis(self.start) if estimate else 0.0
+        self.axis_start = common_line_axis(self.start, shifts_aligned=use_xcorr) if estimate else 0.0
 
     def build_model(self) -> InrModel:
         torch.manual_seed(self.config.seed)

@@ -61,7 +61,7 @@ def xcorr_start(series: TiltSeries) -> TiltSeries:
     return aligned
 
 
-def common_line_axis(series: TiltSeries, *, max_rotation: float = 15.0) -> float:
+def common_line_axis(series: TiltSeries, *, max_rotation: float = 15.0, shifts_aligned: bool = False) -> float:
     """In-plane turn of the tilt axis (degrees) beyond the series' own poses, by common lines.
 
     Parameters
@@ -70,6 +70,9 @@ def common_line_axis(series: TiltSeries, *, max_rotation: float = 15.0) -> float
         Tilt series ``(N, Y, X)``; its poses, if any, are the starting point.
     max_rotation : float
         Search ``-max_rotation .. max_rotation`` degrees.
+    shifts_aligned : bool
+        The series' poses already hold a cross-correlation alignment
+        (:func:`xcorr_start`), so it is not repeated.
 
     Returns
     -------
@@ -81,7 +84,8 @@ def common_line_axis(series: TiltSeries, *, max_rotation: float = 15.0) -> float
         the joint fit puts at -3.5 deg).
     """
     try:
-        aligned = align_chain(series, ["xcorr", "axis"], {"axis": {"max_rotation": max_rotation}})
+        steps = ["axis"] if shifts_aligned else ["xcorr", "axis"]
+        aligned = align_chain(series, steps, {"axis": {"max_rotation": max_rotation}})
     except AlignmentFailed as failed:
         warnings.warn(f"no common-line start for the tilt axis ({failed}); it starts at 0", AlignmentWarning,
                       stacklevel=2)
