@@ -7,6 +7,7 @@ Parts (each about 2-5 minutes on a shared 2-core CPU, one torch thread)::
     python benchmarks/bench_rapid.py --part selfsup    # Noise2Noise (no averages) vs the supervised U-Net
     python benchmarks/bench_rapid.py --part selfsup --candidates neighbor2neighbor noise2noise-paper-norm udvd-3x3
     python benchmarks/bench_rapid.py --part recon --field 256 --rows 32 --seeds 11   # wider field (recon_field256)
+    python benchmarks/bench_rapid.py --part angles --field 256 --rows 32 --seeds 11 12 13 14 15   # tracking only
     python benchmarks/bench_rapid.py --device cuda     # all parts on a GPU (results/rapid_gpu.json)
 
 Each part updates its section of ``results/rapid_<cpu|gpu>.json``; ``filters``
@@ -140,8 +141,7 @@ def part_recon(args, device, model) -> dict:
                                                     "residual_max_px": float(np.abs(field - true)[ok].max())}
     rows, width = args.rows, args.field
     vol_shape = (32 if width <= 64 else 48, rows, width)
-    area = rows * width / (48 * 64)  # line and marker densities of the 48 x 64 field at any size
-    n_lines, n_particles = max(1, round(6 * area)), max(4, round(32 * area))
+    n_lines, n_particles = _densities(rows, width)
     field48 = estimate_distortion(*calibration_pair((rows, width), distortion=warp, seed=6), window=16, step=4)
     cases = {"paper_timing": Timing(), "slow_scan": Timing(scan_time=0.07, store_time=0.0)}
     for label, timing in cases.items():
@@ -160,6 +160,7 @@ def part_recon(args, device, model) -> dict:
             oracle = _oracle_track_fit(specimen, rapid, fraction, seed)
             binary = binarise_series(corrected)
             reference = reconstruct_rapid(binarise_series(conv.images), conv.nominal_angles, thickness=vol_shape[0])
+            cache = 4 << 30  # keeps the per-row projector's ray weights of a 256 px field (2.6 GB)
             recons = {
                 "nominal_uniform": rapid.nominal_angles,
                 "tracked_uniform": tracked.angles,
@@ -169,7 +170,7 @@ def part_recon(args, device, model) -> dict:
             }
             dg, volumes = {}, {}
             for k, a in recons.items():
-                volumes[k] = reconstruct_rapid(binary, a, thickness=vol_shape[0])
+                volumes[k] = reconstruct_rapid(binary, a, thickness=vol_shape[0], cache_bytes=cache)
                 try:
                     dg[k] = centre_differences(volumes[k], reference)
                 except InputError as exc:
@@ -179,13 +180,11 @@ def part_recon(args, device, model) -> dict:
                                                                           volumes["true_row_lag"])
             per_seed.append({
                 "seed": seed, "frames": int(rapid.images.shape[0]),
-                "angles": {"tracked_rms_deg": _rms(tracked.angles - rapid.frame_angles),
-                           "nominal_rms_deg": _rms(rapid.nominal_angles - rapid.frame_angles),
-                           "features": tracked.n_tracks, "fallback": tracked.fallback,
-                           "fit_of_true_feature_tracks_rms_deg": oracle,
-                           "warnings": [str(w.message) for w in caught]},
+                "angles": _angle_scores(tracked, rapid, caught) | {"fit_of_true_feature_tracks_rms_deg": oracle},
                 "delta_g_px": dg,
             })
+            print(f"recon {label} seed {seed}: " + ", ".join(
+                f"{k} dGz {v['dGz']:.3f}" for k, v in dg.items() if "dGz" in v), flush=True)
             if label == "paper_timing" and seed == args.seeds[0] and width == 64:
                 _figure(rapid, filtered, corrected, tracked, args)
         out[label] = {"lag_per_frame_deg": timing.lag_per_frame, "scan_fraction": timing.scan_time /
@@ -195,6 +194,55 @@ def part_recon(args, device, model) -> dict:
                     "pipeline": "U-Net filter -> distortion correction -> angle tracking -> binarisation -> SIRT; "
                                 "reference: conventional series (2-degree steps, 53x dose) binarised -> SIRT"}
     return out
+
+
+def part_angles(args, device, model) -> dict:
+    """Tilt-angle tracking alone (no reconstruction), so that wide fields fit a CPU run."""
+    rows, width = args.rows, args.field
+    vol_shape = (32 if width <= 64 else 48, rows, width)
+    n_lines, n_particles = _densities(rows, width)
+    warp = ScanDistortion()
+    field = estimate_distortion(*calibration_pair((rows, width), distortion=warp, seed=6), window=16, step=4)
+    out: dict = {"setup": {"volume": vol_shape, "n_lines": n_lines, "n_particles": n_particles,
+                           "specimen": args.specimen, "seeds": args.seeds,
+                           "pipeline": "U-Net filter -> distortion correction -> angle tracking"}}
+    for label, timing in {"paper_timing": Timing(), "slow_scan": Timing(scan_time=0.07, store_time=0.0)}.items():
+        per_seed = []
+        for seed in args.seeds:
+            specimen = dislocation_specimen(vol_shape, seed=seed, n_lines=n_lines, n_particles=n_particles,
+                                            **args.specimen)
+            rapid = simulate_rapid(specimen, timing=timing, distortion=warp, seed=seed)
+            corrected = correct_distortion(apply_filter(model, rapid.images), field)
+            fraction = timing.scan_time / (timing.scan_time + timing.store_time)
+            clock = time.perf_counter()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                tracked = track_angles(corrected, rapid.nominal_angles, scan_fraction=fraction)
+            per_seed.append(_angle_scores(tracked, rapid, caught)
+                            | {"seed": seed, "tracking_seconds": round(time.perf_counter() - clock, 1),
+                               "fit_of_true_feature_tracks_rms_deg": _oracle_track_fit(specimen, rapid, fraction,
+                                                                                       seed)})
+            print(f"angles {label} seed {seed}: {per_seed[-1]['tracked_rms_deg']:.3f} deg", flush=True)
+        errors = np.array([s["tracked_rms_deg"] for s in per_seed])
+        out[label] = {"seeds": per_seed, "tracked_rms_deg_mean": float(errors.mean()),
+                      "tracked_rms_deg_max": float(errors.max()),
+                      "nominal_rms_deg_mean": float(np.mean([s["nominal_rms_deg"] for s in per_seed]))}
+    return out
+
+
+def _angle_scores(tracked, rapid, caught) -> dict:
+    return {"tracked_rms_deg": _rms(tracked.angles - rapid.frame_angles),
+            "nominal_rms_deg": _rms(rapid.nominal_angles - rapid.frame_angles),
+            "features": tracked.n_tracks, "fallback": tracked.fallback,
+            "residual_px": tracked.residual_px,
+            "angle_sd_rms_deg": None if tracked.angle_sd is None else _rms(tracked.angle_sd),
+            "warnings": [str(w.message) for w in caught]}
+
+
+def _densities(rows: int, width: int) -> tuple[int, int]:
+    """Line and marker counts of a ``rows x width`` field at the densities of the 48 x 64 field."""
+    area = rows * width / (48 * 64)
+    return max(1, round(6 * area)), max(4, round(32 * area))
 
 
 def _oracle_track_fit(specimen, rapid, fraction: float, seed: int) -> float:
@@ -382,10 +430,11 @@ def part_selfsup(args, device) -> dict:
         "unet": unet, "clean_image": clean_image, "candidates": candidates, "seconds_data": round(t_data, 1)}
 
 
-def _unet_model(args, device, train: dict):
+def _unet_model(args, device, train: dict | None = None):
     """The filters part's U-Net (``results/rapid_unet.pt``), trained the same way on ``train`` when absent."""
     path = RESULTS / "rapid_unet.pt"
     if not path.exists() or args.quick:
+        train = train or filter_pairs(args.train_fields, TILTS, seed=0)
         model = train_filter(train["noisy"], train["reference"], _unet_config(args, device), progress=False).model
         if args.quick:
             return model
@@ -408,18 +457,20 @@ def _merge_selfsup(old: dict, new: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", choices=("filters", "recon", "selfsup", "all"), default="all")
+    parser.add_argument("--part", choices=("filters", "recon", "angles", "selfsup", "all"), default="all")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true", help="Tiny settings (a smoke run; not for the tables).")
     parser.add_argument("--candidates", nargs="+", choices=SELFSUP, default=None,
                         help="Self-supervised filters of --part selfsup, each added to the JSON's selfsup section "
                              "(default: noise2noise on the CPU, all on a GPU).")
-    parser.add_argument("--field", type=int, default=64, help="recon: field width in px (the paper's is 512); "
-                        "other than 64 the results go to 'recon_field<W>'.")
-    parser.add_argument("--rows", type=int, default=48, help="recon: frame height (rows along the tilt axis), px.")
-    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="recon: specimen seeds (default 11 12).")
-    parser.add_argument("--particle-sigma", type=float, default=1.0, help="recon: marker radius (px); other than "
-                        "1.0 the results go to 'recon_markers<sigma>'.")
+    parser.add_argument("--field", type=int, default=64, help="recon, angles: field width in px (the paper's is "
+                        "512); other than 64 the results go to '<part>_field<W>'.")
+    parser.add_argument("--rows", type=int, default=48,
+                        help="recon, angles: frame height (rows along the tilt axis), px.")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="recon, angles: specimen seeds (default 11 12).")
+    parser.add_argument("--particle-sigma", type=float, default=1.0, help="recon, angles: marker radius (px); "
+                        "other than 1.0 the results go to '<part>_markers<sigma>'.")
     args = parser.parse_args()
     device = resolve_device(args.device)
     if device.type == "cpu":
@@ -444,10 +495,12 @@ def main() -> None:
         key = part
         if part == "filters":
             data[key] = part_filters(args, device)
-        elif part == "recon":
+        elif part in ("recon", "angles"):
             key += (f"_field{args.field}" if args.field != 64 else "") + (
+                f"_rows{args.rows}" if part == "angles" and args.rows != 48 else "") + (
                 f"_markers{args.particle_sigma:g}" if args.particle_sigma != 1.0 else "")
-            data[key] = part_recon(args, device, load_filter(RESULTS / "rapid_unet.pt", device=device))
+            model = _unet_model(args, device)
+            data[key] = (part_recon if part == "recon" else part_angles)(args, device, model)
         else:
             data[key] = _merge_selfsup(data.get(part, {}), part_selfsup(args, device))
         data[key]["wall_seconds"] = round(time.perf_counter() - clock, 1)

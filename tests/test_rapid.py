@@ -123,6 +123,8 @@ def test_row_angle_projector_matches_brute_force_and_is_its_own_transpose():
     assert torch.allclose(out, brute, atol=1e-5)
     y = torch.from_numpy(rng.random(op.range_shape).astype(np.float32))
     assert float((out * y).sum()) == pytest.approx(float((vol * op.adjoint(y)).sum()), rel=1e-5)
+    uncached = RowAngleProjector(angles, vol_shape, cache_bytes=0)  # ray weights recomputed on every pass
+    assert torch.equal(uncached.forward(vol), out) and torch.equal(uncached.adjoint(y), op.adjoint(y))
     uniform = RowAngleProjector(np.repeat(angles[:, :1], vol_shape[1], axis=1), vol_shape)
     assert torch.allclose(uniform.forward(vol), VolumeProjector(angles[:, 0], vol_shape).forward(vol), atol=1e-5)
     rows = row_angles_from_frames([0.0, 2.0, 4.0], 4, 0.5)

@@ -7,7 +7,7 @@ import pytest
 
 from tomotime.rapid.feature_tracks import blob_response, detect_blobs, extend_tracks, link_tracks
 from tomotime.rapid.simulate import NoiseModel, Timing, fast_scan_noise, frame_schedule, goniometer_angle
-from tomotime.rapid.tilt_tracking import track_angles
+from tomotime.rapid.tilt_tracking import MAX_ANGLE_SD, fit_angles, track_angles
 
 
 def _blob_series(angles_deg, shape=(40, 128), n_features=24, half_thickness=14.0, seed=0, noise=None):
@@ -75,7 +75,7 @@ def test_detect_and_link_follow_moving_blobs_through_gaps():
     assert np.abs(measured - predicted).max() < 0.15
 
 
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("seed", [0, 1, 2])
 def test_image_tracker_recovers_a_known_non_uniform_ramp(seed):
     timing, truth, nominal, row_angles = _schedule(40)
     assert np.sqrt(np.mean((nominal - truth) ** 2)) > 1.0  # the ramp is far from uniform
@@ -84,6 +84,40 @@ def test_image_tracker_recovers_a_known_non_uniform_ramp(seed):
     result = track_angles(frames, nominal, scan_fraction=fraction)
     assert not result.fallback and result.n_tracks >= 12
     assert np.sqrt(np.mean((result.angles - truth) ** 2)) < 0.2
+    assert np.sqrt(np.mean(result.angle_sd**2)) < MAX_ANGLE_SD
+
+
+def test_fit_puts_the_axis_where_the_shifts_are_smallest_and_its_standard_errors_match_the_scatter():
+    timing, truth, nominal, row_angles = _schedule(40)
+    fraction = timing.scan_time / (timing.scan_time + timing.store_time)
+    rng = np.random.default_rng(4)
+    n_feat, height, width = 20, 40, 128
+    y = rng.uniform(5, height - 6, n_feat)
+    x, z = rng.uniform(-45, 45, n_feat), rng.uniform(-14, 14, n_feat)
+    theta = np.radians(row_angles[:, np.round(y).astype(int)].T)  # (F, N): each feature at its row's angle
+    cols = x[:, None] * np.cos(theta) - z[:, None] * np.sin(theta) + (width - 1) / 2
+    errors, sds = [], []
+    for k in range(4):
+        noisy = cols + rng.normal(0, 0.3, cols.shape)
+        tracks = np.stack([np.broadcast_to(y[:, None], cols.shape), noisy], axis=-1)
+        fit = fit_angles(tracks, nominal, width, height, scan_fraction=fraction)
+        # The tilt axis is not in the data (any axis with matching per-frame shifts fits as well); the fit
+        # puts it where the shifts are smallest, here the true axis with no shifts.
+        assert np.abs(fit.features[:, 1:] - np.column_stack([x, z])).max() < 1.5
+        assert np.sqrt(np.mean(fit.shifts**2)) < 0.3
+        errors.append(np.sqrt(np.mean((fit.angles - truth) ** 2)))
+        sds.append(np.sqrt(np.mean(fit.angle_sd**2)))
+    assert 0.5 < np.mean(errors) / np.mean(sds) < 2.0
+
+
+def test_uncertain_angles_are_kept_with_a_warning():
+    timing, truth, nominal, row_angles = _schedule(40)
+    frames = _blob_series(row_angles, shape=(40, 48), n_features=8, half_thickness=3.0, seed=0,
+                          noise=NoiseModel(dose=100.0, line_offset=0.005, correlated=0.01))
+    fraction = timing.scan_time / (timing.scan_time + timing.store_time)
+    with pytest.warns(UserWarning, match="uncertain"):
+        result = track_angles(frames, nominal, scan_fraction=fraction)
+    assert not result.fallback and np.sqrt(np.mean(result.angle_sd**2)) > MAX_ANGLE_SD
 
 
 def test_implausible_fit_falls_back_with_a_warning():

@@ -257,7 +257,9 @@ def correct(
         result_angles = result.angles
         summary["tracking"] = {"features": result.n_tracks, "fallback_to_nominal": result.fallback,
                                "residual_px": result.residual_px,
-                               "max_change_deg": float(np.abs(result.angles - nominal).max())}
+                               "max_change_deg": float(np.abs(result.angles - nominal).max()),
+                               "angle_standard_error_rms_deg": (None if result.angle_sd is None else
+                                                                float(np.sqrt(np.mean(result.angle_sd**2))))}
     with staged_output(out, names, overwrite=overwrite) as stage:
         write_movie(stage / name, images, pixel_size=ts.pixel_size)
         write_angles(stage / "angles.tlt", result_angles)

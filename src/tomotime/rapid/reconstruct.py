@@ -14,7 +14,7 @@ __all__ = ["reconstruct_rapid"]
 
 
 def reconstruct_rapid(series: np.ndarray, angles, *, thickness: int, iterations: int = 50,
-                      device="cpu", progress: bool | None = False) -> np.ndarray:
+                      device="cpu", progress: bool | None = False, cache_bytes: int = 1 << 30) -> np.ndarray:
     """SIRT (non-negative) of a series ``(N, Y, X)`` into a slab volume ``(thickness, Y, X)``.
 
     Parameters
@@ -27,6 +27,10 @@ def reconstruct_rapid(series: np.ndarray, angles, *, thickness: int, iterations:
         Volume extent along the beam (Z, pixels).
     iterations : int
         SIRT iterations (50 in the paper).
+    cache_bytes : int
+        Memory for the per-row projector's ray weights; below what every
+        view needs (about ``Y * X * max(Z, X) * 16`` bytes per view) they
+        are recomputed on every pass, about ten times slower.
     """
     series = np.asarray(series, np.float32)
     if series.ndim != 3:
@@ -37,7 +41,7 @@ def reconstruct_rapid(series: np.ndarray, angles, *, thickness: int, iterations:
     if a.shape == (n,):
         op = VolumeProjector(a, shape, device=device)
     elif a.shape == (n, ny):
-        op = RowAngleProjector(a, shape, device=device)
+        op = RowAngleProjector(a, shape, device=device, cache_bytes=cache_bytes)
     else:
         raise InputError(f"angles: expected shape ({n},) or ({n}, {ny}), got {a.shape}")
     return sirt(op, torch.from_numpy(series), iterations=iterations, min_value=0.0,

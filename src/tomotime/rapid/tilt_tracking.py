@@ -38,12 +38,14 @@ from tomotime.errors import InputError
 from tomotime.rapid.feature_tracks import blob_response, detect_blobs, extend_tracks, link_tracks
 
 __all__ = ["TrackResult", "check_continuous_angles", "fit_angles", "track_angles", "predict_positions",
-           "MIN_TRACKS", "ACCEL_SD"]
+           "MIN_TRACKS", "ACCEL_SD", "MAX_ANGLE_SD"]
 
 #: Fewer tracked features than this and the nominal angles are kept.
 MIN_TRACKS = 4
 #: Prior spread of the angle's second difference (degrees per frame squared) that weights the smoothness penalty.
 ACCEL_SD = 0.15
+#: Above this RMS standard error (degrees) of the fitted angles, :func:`track_angles` warns that they are uncertain.
+MAX_ANGLE_SD = 0.25
 
 
 def check_continuous_angles(angles, n_frames: int | None = None, *, name: str = "angles") -> np.ndarray:
@@ -84,6 +86,10 @@ class TrackResult:
         Fitted ``(y, x, z)`` of every feature (pixels; ``y`` the row, ``x`` and ``z`` from the frame centre).
     smooth : float
         Weight of the smoothness penalty used (pixels per degree).
+    angle_sd : numpy.ndarray, shape (N,), optional
+        Standard error of each angle (degrees) from the fit's noise level.
+        It covers random position errors only; errors that all features
+        share (e.g. residual scan distortion) come on top.
     """
 
     angles: np.ndarray
@@ -94,6 +100,7 @@ class TrackResult:
     misfit: np.ndarray | None = None
     features: np.ndarray | None = None
     smooth: float = float("nan")
+    angle_sd: np.ndarray | None = None
 
 
 def fit_angles(tracks: np.ndarray, nominal: np.ndarray, width: int, height: int, *, smooth: float | None = None,
@@ -135,7 +142,7 @@ def fit_angles(tracks: np.ndarray, nominal: np.ndarray, width: int, height: int,
         a = np.column_stack([np.cos(theta0[m]), -np.sin(theta0[m])])
         xz[j] = np.linalg.lstsq(a, tracks[j, m, 1] - (width - 1) / 2, rcond=None)[0]
     p = np.concatenate([theta0, np.zeros(n), xz.ravel()])
-    anchor_weight = 1e3
+    anchor_weight, gauge_weight = 1e3, 10.0
 
     def residuals(p, weight):
         th, c, xzp = p[:n], p[n:2 * n], p[2 * n:].reshape(f, 2)
@@ -143,7 +150,7 @@ def fit_angles(tracks: np.ndarray, nominal: np.ndarray, width: int, height: int,
         t = th[ii] + (rate[ii] * scan_fraction * rowpos if scan_fraction else 0.0)
         model = xzp[jj, 0] * np.cos(t) - xzp[jj, 1] * np.sin(t) + c[ii]
         return np.concatenate([model - s, anchor_weight * (th[[0, -1]] - np.radians([first, last])),
-                               weight * np.diff(th, 2)])
+                               weight * np.diff(th, 2), gauge_weight * _gauge(c, th)])
 
     m_data = s.size
     lag = scan_fraction * rowpos
@@ -161,7 +168,7 @@ def fit_angles(tracks: np.ndarray, nominal: np.ndarray, width: int, height: int,
         rate = np.gradient(th) if scan_fraction else 0.0
         t = th[ii] + (rate[ii] * lag if scan_fraction else 0.0)
         d_t = -xzp[jj, 0] * np.sin(t) - xzp[jj, 1] * np.cos(t)
-        jac = np.zeros((m_data + 2 + max(n - 2, 0), p.size))
+        jac = np.zeros((m_data + 2 + max(n - 2, 0) + 2, p.size))
         jac[rows, ii] = d_t
         if scan_fraction:
             jac[:m_data, :n] += (d_t * lag)[:, None] * grad[ii]
@@ -169,7 +176,10 @@ def fit_angles(tracks: np.ndarray, nominal: np.ndarray, width: int, height: int,
         jac[rows, 2 * n + 2 * jj] = np.cos(t)
         jac[rows, 2 * n + 2 * jj + 1] = -np.sin(t)
         jac[m_data, 0] = jac[m_data + 1, n - 1] = anchor_weight
-        jac[m_data + 2:, :n] = weight * second
+        jac[m_data + 2:m_data + n, :n] = weight * second
+        c = p[n:2 * n]
+        jac[-2, :n], jac[-1, :n] = -gauge_weight * c * np.sin(th) / n, gauge_weight * c * np.cos(th) / n
+        jac[-2, n:2 * n], jac[-1, n:2 * n] = gauge_weight * np.cos(th) / n, gauge_weight * np.sin(th) / n
         return jac
 
     weights = [1.0, None] if smooth is None else [float(smooth)]
@@ -177,14 +187,35 @@ def fit_angles(tracks: np.ndarray, nominal: np.ndarray, width: int, height: int,
         if w is None:  # the noise level of the first fit sets the weight of the second
             res = residuals(p, 0.0)[:m_data]
             w = 1.4826 * float(np.median(np.abs(res - np.median(res)))) / ACCEL_SD
-        p = optimize.least_squares(residuals, p, jac=jacobian, x_scale="jac", loss="soft_l1", f_scale=1.0,
-                                   tr_solver="exact", max_nfev=100, args=(w * 180 / np.pi,)).x
+        solution = optimize.least_squares(residuals, p, jac=jacobian, x_scale="jac", loss="soft_l1", f_scale=1.0,
+                                          tr_solver="exact", max_nfev=100, args=(w * 180 / np.pi,))
+        p = solution.x
     res = residuals(p, 0.0)[:m_data]
-    result = TrackResult(np.degrees(p[:n]), f, float(np.sqrt(np.mean(res**2))), p[n:2 * n], smooth=w)
+    result = TrackResult(np.degrees(p[:n]), f, float(np.sqrt(np.mean(res**2))), p[n:2 * n], smooth=w,
+                         angle_sd=_angle_sd(solution.jac, res, n))
     result.misfit = np.full(obs.shape, np.nan)
     result.misfit[jj, ii] = res
     result.features = np.column_stack([np.nanmedian(tracks[:, :, 0], axis=1), p[2 * n:].reshape(f, 2)])
     return result
+
+
+def _angle_sd(jac: np.ndarray, residuals: np.ndarray, n: int) -> np.ndarray:
+    """Standard errors (degrees) of the ``n`` angles: Gauss-Newton covariance at the fit's robust noise level."""
+    noise = 1.4826 * float(np.median(np.abs(residuals - np.median(residuals))))
+    cov = np.linalg.pinv(jac.T @ jac)[:n, :n] * noise**2
+    return np.degrees(np.sqrt(np.clip(np.diag(cov), 0.0, None)))
+
+
+def _gauge(shifts: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """Components of the shifts along ``cos theta`` and ``sin theta`` (pixels).
+
+    Moving every feature by ``(X0, Z0)`` and every shift by ``-X0 cos theta +
+    Z0 sin theta`` leaves a rigid rotation's columns unchanged: where the tilt
+    axis lies is not in the data. It is fixed where the shifts have no such
+    component (the smallest shifts), so that the scan-lag term, which turns
+    each row about the axis, cannot use a far-off axis as a lever arm to fit noise.
+    """
+    return np.array([np.mean(shifts * np.cos(theta)), np.mean(shifts * np.sin(theta))])
 
 
 def predict_positions(result: TrackResult, width: int, height: int, *, scan_fraction: float = 0.0) -> np.ndarray:
@@ -244,6 +275,8 @@ def track_angles(images: np.ndarray, nominal, *, min_tracks: int = MIN_TRACKS, s
     rigid object the nominal angles are returned with a warning that says
     how many were found; so they are when the fitted angles are not
     monotonic or differ from the nominal ones by more than ``max_change`` degrees.
+    When the angles' standard error (``TrackResult.angle_sd``) exceeds
+    :data:`MAX_ANGLE_SD` degrees RMS the fit is kept with a warning.
     """
     images = np.asarray(images)
     if images.ndim != 3:
@@ -281,4 +314,9 @@ def track_angles(images: np.ndarray, nominal, *, min_tracks: int = MIN_TRACKS, s
                       + ("not monotonic" if (step <= 0).any() else f"{change:.1f} deg from the nominal angles")
                       + "); keeping the nominal angles", stacklevel=2)
         return TrackResult(nominal.copy(), len(tracks), result.residual_px, np.zeros(n), fallback=True)
+    sd = float(np.sqrt(np.mean(result.angle_sd**2)))
+    if sd > MAX_ANGLE_SD:
+        warnings.warn(f"tilt-angle tracking: the fitted angles are uncertain (standard error {sd:.2f} deg RMS from "
+                      f"{len(tracks)} feature track(s), more than {MAX_ANGLE_SD} deg); a wider field or more "
+                      "features would help", stacklevel=2)
     return result
