@@ -234,7 +234,7 @@ def _angle_scores(tracked, rapid, caught) -> dict:
     return {"tracked_rms_deg": _rms(tracked.angles - rapid.frame_angles),
             "nominal_rms_deg": _rms(rapid.nominal_angles - rapid.frame_angles),
             "features": tracked.n_tracks, "fallback": tracked.fallback,
-            "residual_px": tracked.residual_px,
+            "residual_px": tracked.residual_px, "blob_scale_px": tracked.sigma,
             "angle_sd_rms_deg": None if tracked.angle_sd is None else _rms(tracked.angle_sd),
             "warnings": [str(w.message) for w in caught]}
 

@@ -7,7 +7,8 @@ import pytest
 
 from tomotime.rapid.feature_tracks import blob_response, detect_blobs, extend_tracks, link_tracks
 from tomotime.rapid.simulate import NoiseModel, Timing, fast_scan_noise, frame_schedule, goniometer_angle
-from tomotime.rapid.tilt_tracking import MAX_ANGLE_SD, fit_angles, track_angles
+from tomotime.errors import InputError
+from tomotime.rapid.tilt_tracking import MAX_ANGLE_SD, SCALES, fit_angles, track_angles
 
 
 def _blob_series(angles_deg, shape=(40, 128), n_features=24, half_thickness=14.0, seed=0, noise=None):
@@ -85,6 +86,22 @@ def test_image_tracker_recovers_a_known_non_uniform_ramp(seed):
     assert not result.fallback and result.n_tracks >= 12
     assert np.sqrt(np.mean((result.angles - truth) ** 2)) < 0.2
     assert np.sqrt(np.mean(result.angle_sd**2)) < MAX_ANGLE_SD
+    assert result.sigma in SCALES
+
+
+def test_one_blob_scale_when_given_and_bad_scales_refused():
+    timing, truth, nominal, row_angles = _schedule(40)
+    frames = _blob_series(row_angles, seed=0, noise=NoiseModel(dose=400.0, line_offset=0.005, correlated=0.01))
+    fraction = timing.scan_time / (timing.scan_time + timing.store_time)
+    chosen = track_angles(frames, nominal, scan_fraction=fraction)
+    # The default keeps the scale whose fit has the smallest standard error, so no single scale does better.
+    for s in SCALES:
+        alone = track_angles(frames, nominal, scan_fraction=fraction, sigma=s)
+        assert alone.sigma == s
+        assert np.sqrt(np.mean(chosen.angle_sd**2)) <= np.sqrt(np.mean(alone.angle_sd**2)) + 1e-12
+    for bad in (0.0, -1.0, [], float("nan")):
+        with pytest.raises(InputError, match="sigma"):
+            track_angles(frames, nominal, sigma=bad)
 
 
 def test_fit_puts_the_axis_where_the_shifts_are_smallest_and_its_standard_errors_match_the_scatter():

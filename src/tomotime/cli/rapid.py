@@ -256,7 +256,7 @@ def correct(
             typer.echo(f"warning: {w.message}", err=True)
         result_angles = result.angles
         summary["tracking"] = {"features": result.n_tracks, "fallback_to_nominal": result.fallback,
-                               "residual_px": result.residual_px,
+                               "residual_px": result.residual_px, "blob_scale_px": result.sigma,
                                "max_change_deg": float(np.abs(result.angles - nominal).max()),
                                "angle_standard_error_rms_deg": (None if result.angle_sd is None else
                                                                 float(np.sqrt(np.mean(result.angle_sd**2))))}

@@ -29,6 +29,7 @@ replaces positions that linking took from a neighbour.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,7 +39,7 @@ from tomotime.errors import InputError
 from tomotime.rapid.feature_tracks import blob_response, detect_blobs, extend_tracks, link_tracks
 
 __all__ = ["TrackResult", "check_continuous_angles", "fit_angles", "track_angles", "predict_positions",
-           "MIN_TRACKS", "ACCEL_SD", "MAX_ANGLE_SD"]
+           "MIN_TRACKS", "ACCEL_SD", "MAX_ANGLE_SD", "SCALES"]
 
 #: Fewer tracked features than this and the nominal angles are kept.
 MIN_TRACKS = 4
@@ -46,6 +47,8 @@ MIN_TRACKS = 4
 ACCEL_SD = 0.15
 #: Above this RMS standard error (degrees) of the fitted angles, :func:`track_angles` warns that they are uncertain.
 MAX_ANGLE_SD = 0.25
+#: Blob scales (LoG sigma, pixels) that :func:`track_angles` tries by default.
+SCALES = (0.8, 1.0, 1.5, 2.0)
 
 
 def check_continuous_angles(angles, n_frames: int | None = None, *, name: str = "angles") -> np.ndarray:
@@ -90,6 +93,8 @@ class TrackResult:
         Standard error of each angle (degrees) from the fit's noise level.
         It covers random position errors only; errors that all features
         share (e.g. residual scan distortion) come on top.
+    sigma : float
+        Blob scale (pixels) of the tracking that gave this result.
     """
 
     angles: np.ndarray
@@ -101,6 +106,7 @@ class TrackResult:
     features: np.ndarray | None = None
     smooth: float = float("nan")
     angle_sd: np.ndarray | None = None
+    sigma: float = float("nan")
 
 
 def fit_angles(tracks: np.ndarray, nominal: np.ndarray, width: int, height: int, *, smooth: float | None = None,
@@ -261,9 +267,9 @@ def _distinct(tracks: np.ndarray, result: TrackResult, tolerance: float = 1.0) -
 
 
 def track_angles(images: np.ndarray, nominal, *, min_tracks: int = MIN_TRACKS, scan_fraction: float = 0.0,
-                 anchors: tuple[float, float] | None = None, smooth: float | None = None, sigma: float = 1.5,
-                 threshold: float = 3.0, roundness: float = 0.3, min_length: int = 6,
-                 rounds: int = 2, max_change: float = 10.0) -> TrackResult:
+                 anchors: tuple[float, float] | None = None, smooth: float | None = None,
+                 sigma: float | Sequence[float] | None = None, threshold: float = 3.0, roundness: float = 0.3,
+                 min_length: int = 6, rounds: int = 2, max_change: float = 10.0) -> TrackResult:
     """Estimate every frame's angle of a continuous-tilt series ``(N, Y, X)`` from tracked features.
 
     ``nominal`` are the recorded (uniform) angles: they must be monotonic.
@@ -271,17 +277,47 @@ def track_angles(images: np.ndarray, nominal, *, min_tracks: int = MIN_TRACKS, s
     ``threshold`` times the noise are linked into tracks of at least
     ``min_length`` frames; after the first fit, ``rounds`` times, every
     feature is measured again at its predicted position in every frame and
-    the fit repeated. With fewer than ``min_tracks`` tracks that move as a
-    rigid object the nominal angles are returned with a warning that says
-    how many were found; so they are when the fitted angles are not
-    monotonic or differ from the nominal ones by more than ``max_change`` degrees.
-    When the angles' standard error (``TrackResult.angle_sd``) exceeds
-    :data:`MAX_ANGLE_SD` degrees RMS the fit is kept with a warning.
+    the fit repeated. Given several scales (default :data:`SCALES`), the
+    whole tracking runs at each and the fit with the smallest RMS angle
+    standard error is kept (``TrackResult.sigma`` says which): the data, not
+    a guess of the feature size, choose the scale. With fewer than
+    ``min_tracks`` tracks that move as a rigid object the nominal angles are
+    returned with a warning that says how many were found; so they are when
+    the fitted angles are not monotonic or differ from the nominal ones by
+    more than ``max_change`` degrees. When the angles' standard error
+    (``TrackResult.angle_sd``) exceeds :data:`MAX_ANGLE_SD` degrees RMS the
+    fit is kept with a warning.
     """
     images = np.asarray(images)
     if images.ndim != 3:
         raise InputError(f"series: expected frames (N, Y, X), got shape {images.shape}")
     nominal = check_continuous_angles(nominal, images.shape[0], name="nominal angles")
+    scales = SCALES if sigma is None else tuple(np.atleast_1d(np.asarray(sigma, np.float64)).tolist())
+    if not scales or not all(np.isfinite(scales)) or min(scales) <= 0:
+        raise InputError(f"sigma={sigma!r}: expected positive blob scales (pixels)")
+    options = {"min_tracks": min_tracks, "scan_fraction": scan_fraction, "threshold": threshold,
+               "roundness": roundness, "min_length": min_length, "rounds": rounds, "max_change": max_change,
+               "fit": {"scan_fraction": scan_fraction, "anchors": anchors, "smooth": smooth}}
+    runs = [_track_at_scale(images, nominal, s, **options) for s in scales]
+    fitted = [r for r in runs if r[1] is None]
+    if fitted:
+        result = min(fitted, key=lambda r: float(np.sqrt(np.mean(r[0].angle_sd**2))))[0]
+    else:
+        result, message = max(runs, key=lambda r: r[0].n_tracks)
+        warnings.warn(message, stacklevel=2)
+        return result
+    sd = float(np.sqrt(np.mean(result.angle_sd**2)))
+    if sd > MAX_ANGLE_SD:
+        warnings.warn(f"tilt-angle tracking: the fitted angles are uncertain (standard error {sd:.2f} deg RMS from "
+                      f"{result.n_tracks} feature track(s), more than {MAX_ANGLE_SD} deg); a wider field or more "
+                      "features would help", stacklevel=2)
+    return result
+
+
+def _track_at_scale(images: np.ndarray, nominal: np.ndarray, sigma: float, *, min_tracks: int,
+                    scan_fraction: float, threshold: float, roundness: float,
+                    min_length: int, rounds: int, max_change: float, fit: dict) -> tuple[TrackResult, str | None]:
+    """Tracking at one blob scale: the fit and None, or the nominal angles and why they were kept."""
     n, height, width = images.shape
     responses = np.stack([blob_response(im, sigma) for im in images])
     detections = [detect_blobs(im, sigma=sigma, threshold=threshold, roundness=roundness, response=r)
@@ -289,7 +325,7 @@ def track_angles(images: np.ndarray, nominal, *, min_tracks: int = MIN_TRACKS, s
     step = np.radians(np.abs(np.diff(nominal)).max())
     first_gate = 1.0 + 1.2 * (width / 2) * step  # the largest column step of a feature at the frame's edge
     tracks = link_tracks(detections, n, gate_x=first_gate, max_gap=2, min_length=min_length)
-    fit = {"scan_fraction": scan_fraction, "anchors": anchors, "smooth": smooth}
+    fit = dict(fit)
     result = None
     if len(tracks) >= min_tracks:
         result, tracks = _robust_fit(tracks, nominal, width, height, min_tracks, **fit)
@@ -303,20 +339,15 @@ def track_angles(images: np.ndarray, nominal, *, min_tracks: int = MIN_TRACKS, s
                 break
             result, tracks = _robust_fit(measured, nominal, width, height, min_tracks, **fit)
     if result is None or len(tracks) < min_tracks:
-        warnings.warn(f"tilt-angle tracking: {len(tracks)} feature(s) tracked through the series, fewer than "
-                      f"{min_tracks}; keeping the nominal angles", stacklevel=2)
-        return TrackResult(nominal.copy(), len(tracks), float("nan"), np.zeros(n), fallback=True)
-    result.n_tracks = len(tracks)
+        return (TrackResult(nominal.copy(), len(tracks), float("nan"), np.zeros(n), fallback=True, sigma=sigma),
+                f"tilt-angle tracking: {len(tracks)} feature(s) tracked through the series, fewer than "
+                f"{min_tracks}; keeping the nominal angles")
+    result.n_tracks, result.sigma = len(tracks), sigma
     step = np.diff(result.angles) * np.sign(nominal[-1] - nominal[0])
     change = float(np.abs(result.angles - nominal).max())
     if (step <= 0).any() or change > max_change:
-        warnings.warn(f"tilt-angle tracking: the fit to {len(tracks)} feature track(s) is implausible ("
-                      + ("not monotonic" if (step <= 0).any() else f"{change:.1f} deg from the nominal angles")
-                      + "); keeping the nominal angles", stacklevel=2)
-        return TrackResult(nominal.copy(), len(tracks), result.residual_px, np.zeros(n), fallback=True)
-    sd = float(np.sqrt(np.mean(result.angle_sd**2)))
-    if sd > MAX_ANGLE_SD:
-        warnings.warn(f"tilt-angle tracking: the fitted angles are uncertain (standard error {sd:.2f} deg RMS from "
-                      f"{len(tracks)} feature track(s), more than {MAX_ANGLE_SD} deg); a wider field or more "
-                      "features would help", stacklevel=2)
-    return result
+        return (TrackResult(nominal.copy(), len(tracks), result.residual_px, np.zeros(n), fallback=True, sigma=sigma),
+                f"tilt-angle tracking: the fit to {len(tracks)} feature track(s) is implausible ("
+                + ("not monotonic" if (step <= 0).any() else f"{change:.1f} deg from the nominal angles")
+                + "); keeping the nominal angles")
+    return result, None
