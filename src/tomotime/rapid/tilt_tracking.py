@@ -15,7 +15,9 @@ non-linear least squares (:func:`fit_angles`), with the first and last angles
 held at the known start and end of the goniometer's motion (the rotation
 gauge) and a penalty on the second difference of the angles (the stage moves
 smoothly), weighted by the fit's own noise level over a prior spread of
-``ACCEL_SD`` degrees per frame squared.
+``ACCEL_SD`` degrees per frame squared. Where the tilt axis lies is not in
+the data; it is put where the shifts are smallest (:func:`_gauge`). The fit
+reports each angle's standard error.
 
 :func:`track_angles` alternates the fit with the tracks: tracks that do not
 move rigidly (a blob jumping to a neighbour, a line crossing) and single
@@ -23,7 +25,8 @@ outlying positions are rejected by their misfit; then every remaining
 feature is looked for again in every frame at the position the fit predicts
 (:func:`tomotime.rapid.feature_tracks.extend_tracks`), which joins the
 pieces of a track, lengthens tracks into frames where linking lost them, and
-replaces positions that linking took from a neighbour.
+replaces positions that linking took from a neighbour. All of this runs at
+several blob scales, and the fit with the smallest angle standard error is kept.
 """
 
 from __future__ import annotations
