@@ -279,7 +279,7 @@ def _figure(rapid, filtered, corrected, tracked, args) -> None:
     ax[3].set_ylabel("angle error (deg)")
     ax[3].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(RESULTS / f"rapid_{args.tag}.png", dpi=110)
+    fig.savefig(RESULTS / f"rapid_{args.tag}{'_quick' if args.quick else ''}.png", dpi=110)
     plt.close(fig)
 
 
