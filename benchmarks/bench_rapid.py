@@ -126,6 +126,39 @@ def _rms(a: np.ndarray) -> float:
     return float(np.sqrt(np.nanmean(np.asarray(a) ** 2)))
 
 
+TIMINGS = {"paper_timing": Timing(), "slow_scan": Timing(scan_time=0.07, store_time=0.0)}
+
+
+class _Setup:
+    """The simulated field of ``recon`` and ``angles``: specimen size, densities, distortion calibration."""
+
+    def __init__(self, args) -> None:
+        rows, width = args.rows, args.field
+        self.args = args
+        self.vol_shape = (32 if width <= 64 else 48, rows, width)
+        area = rows * width / (48 * 64)  # line and marker densities of the 48 x 64 field at any size
+        self.n_lines, self.n_particles = max(1, round(6 * area)), max(4, round(32 * area))
+        self.warp = ScanDistortion()
+        self.field = estimate_distortion(*calibration_pair((rows, width), distortion=self.warp, seed=6),
+                                         window=16, step=4)
+
+    def track(self, model, timing: Timing, seed: int) -> dict:
+        """Specimen, rapid series, U-Net-filtered and undistorted frames, tracked angles and their warnings."""
+        specimen = dislocation_specimen(self.vol_shape, seed=seed, n_lines=self.n_lines,
+                                        n_particles=self.n_particles, **self.args.specimen)
+        rapid = simulate_rapid(specimen, timing=timing, distortion=self.warp, seed=seed)
+        filtered = apply_filter(model, rapid.images)
+        corrected = correct_distortion(filtered, self.field)
+        fraction = timing.scan_time / (timing.scan_time + timing.store_time)
+        clock = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            tracked = track_angles(corrected, rapid.nominal_angles, scan_fraction=fraction)
+        return {"specimen": specimen, "rapid": rapid, "filtered": filtered, "corrected": corrected,
+                "tracked": tracked, "fraction": fraction, "warnings": caught,
+                "tracking_seconds": round(time.perf_counter() - clock, 1)}
+
+
 def part_recon(args, device, model) -> dict:
     out: dict = {}
     # Distortion calibration on a cross-grating, 128 x 128 and the series' frame size.
@@ -139,24 +172,16 @@ def part_recon(args, device, model) -> dict:
         out[f"distortion_{shape[0]}x{shape[1]}"] = {"residual_rms_px": _rms((field - true)[ok]),
                                                     "uncorrected_rms_px": _rms(true[ok]),
                                                     "residual_max_px": float(np.abs(field - true)[ok].max())}
-    rows, width = args.rows, args.field
-    vol_shape = (32 if width <= 64 else 48, rows, width)
-    n_lines, n_particles = _densities(rows, width)
-    field48 = estimate_distortion(*calibration_pair((rows, width), distortion=warp, seed=6), window=16, step=4)
-    cases = {"paper_timing": Timing(), "slow_scan": Timing(scan_time=0.07, store_time=0.0)}
-    for label, timing in cases.items():
+    setup = _Setup(args)
+    vol_shape = setup.vol_shape
+    for label, timing in TIMINGS.items():
         per_seed = []
         for seed in args.seeds:
-            specimen = dislocation_specimen(vol_shape, seed=seed, n_lines=n_lines, n_particles=n_particles,
-                                            **args.specimen)
-            rapid = simulate_rapid(specimen, timing=timing, distortion=warp, seed=seed)
+            run = setup.track(model, timing, seed)
+            specimen, rapid, filtered, corrected, tracked = (run[k] for k in (
+                "specimen", "rapid", "filtered", "corrected", "tracked"))
+            fraction = run["fraction"]
             conv = simulate_conventional(specimen, seed=seed + 100)
-            filtered = apply_filter(model, rapid.images)
-            corrected = correct_distortion(filtered, field48)
-            fraction = timing.scan_time / (timing.scan_time + timing.store_time)
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                tracked = track_angles(corrected, rapid.nominal_angles, scan_fraction=fraction)
             oracle = _oracle_track_fit(specimen, rapid, fraction, seed)
             binary = binarise_series(corrected)
             reference = reconstruct_rapid(binarise_series(conv.images), conv.nominal_angles, thickness=vol_shape[0])
@@ -180,16 +205,18 @@ def part_recon(args, device, model) -> dict:
                                                                           volumes["true_row_lag"])
             per_seed.append({
                 "seed": seed, "frames": int(rapid.images.shape[0]),
-                "angles": _angle_scores(tracked, rapid, caught) | {"fit_of_true_feature_tracks_rms_deg": oracle},
+                "angles": (_angle_scores(tracked, rapid, run["warnings"])
+                           | {"fit_of_true_feature_tracks_rms_deg": oracle}),
                 "delta_g_px": dg,
             })
             print(f"recon {label} seed {seed}: " + ", ".join(
                 f"{k} dGz {v['dGz']:.3f}" for k, v in dg.items() if "dGz" in v), flush=True)
-            if label == "paper_timing" and seed == args.seeds[0] and width == 64:
+            if label == "paper_timing" and seed == args.seeds[0] and args.field == 64:
                 _figure(rapid, filtered, corrected, tracked, args)
         out[label] = {"lag_per_frame_deg": timing.lag_per_frame, "scan_fraction": timing.scan_time /
                       (timing.scan_time + timing.store_time), "seeds": per_seed}
-    out["setup"] = {"volume": vol_shape, "field_px": vol_shape[2], "n_lines": n_lines, "n_particles": n_particles,
+    out["setup"] = {"volume": vol_shape, "field_px": vol_shape[2], "n_lines": setup.n_lines,
+                    "n_particles": setup.n_particles,
                     "specimen": args.specimen, "seeds": args.seeds, "sirt_iterations": 50,
                     "pipeline": "U-Net filter -> distortion correction -> angle tracking -> binarisation -> SIRT; "
                                 "reference: conventional series (2-degree steps, 53x dose) binarised -> SIRT"}
@@ -198,30 +225,18 @@ def part_recon(args, device, model) -> dict:
 
 def part_angles(args, device, model) -> dict:
     """Tilt-angle tracking alone (no reconstruction), so that wide fields fit a CPU run."""
-    rows, width = args.rows, args.field
-    vol_shape = (32 if width <= 64 else 48, rows, width)
-    n_lines, n_particles = _densities(rows, width)
-    warp = ScanDistortion()
-    field = estimate_distortion(*calibration_pair((rows, width), distortion=warp, seed=6), window=16, step=4)
-    out: dict = {"setup": {"volume": vol_shape, "n_lines": n_lines, "n_particles": n_particles,
+    setup = _Setup(args)
+    out: dict = {"setup": {"volume": setup.vol_shape, "n_lines": setup.n_lines, "n_particles": setup.n_particles,
                            "specimen": args.specimen, "seeds": args.seeds,
                            "pipeline": "U-Net filter -> distortion correction -> angle tracking"}}
-    for label, timing in {"paper_timing": Timing(), "slow_scan": Timing(scan_time=0.07, store_time=0.0)}.items():
+    for label, timing in TIMINGS.items():
         per_seed = []
         for seed in args.seeds:
-            specimen = dislocation_specimen(vol_shape, seed=seed, n_lines=n_lines, n_particles=n_particles,
-                                            **args.specimen)
-            rapid = simulate_rapid(specimen, timing=timing, distortion=warp, seed=seed)
-            corrected = correct_distortion(apply_filter(model, rapid.images), field)
-            fraction = timing.scan_time / (timing.scan_time + timing.store_time)
-            clock = time.perf_counter()
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                tracked = track_angles(corrected, rapid.nominal_angles, scan_fraction=fraction)
-            per_seed.append(_angle_scores(tracked, rapid, caught)
-                            | {"seed": seed, "tracking_seconds": round(time.perf_counter() - clock, 1),
-                               "fit_of_true_feature_tracks_rms_deg": _oracle_track_fit(specimen, rapid, fraction,
-                                                                                       seed)})
+            run = setup.track(model, timing, seed)
+            oracle = _oracle_track_fit(run["specimen"], run["rapid"], run["fraction"], seed)
+            per_seed.append(_angle_scores(run["tracked"], run["rapid"], run["warnings"])
+                            | {"seed": seed, "tracking_seconds": run["tracking_seconds"],
+                               "fit_of_true_feature_tracks_rms_deg": oracle})
             print(f"angles {label} seed {seed}: {per_seed[-1]['tracked_rms_deg']:.3f} deg", flush=True)
         errors = np.array([s["tracked_rms_deg"] for s in per_seed])
         out[label] = {"seeds": per_seed, "tracked_rms_deg_mean": float(errors.mean()),
@@ -237,12 +252,6 @@ def _angle_scores(tracked, rapid, caught) -> dict:
             "residual_px": tracked.residual_px, "blob_scale_px": tracked.sigma,
             "angle_sd_rms_deg": None if tracked.angle_sd is None else _rms(tracked.angle_sd),
             "warnings": [str(w.message) for w in caught]}
-
-
-def _densities(rows: int, width: int) -> tuple[int, int]:
-    """Line and marker counts of a ``rows x width`` field at the densities of the 48 x 64 field."""
-    area = rows * width / (48 * 64)
-    return max(1, round(6 * area)), max(4, round(32 * area))
 
 
 def _oracle_track_fit(specimen, rapid, fraction: float, seed: int) -> float:

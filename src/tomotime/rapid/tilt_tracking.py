@@ -328,7 +328,6 @@ def _track_at_scale(images: np.ndarray, nominal: np.ndarray, sigma: float, *, mi
     step = np.radians(np.abs(np.diff(nominal)).max())
     first_gate = 1.0 + 1.2 * (width / 2) * step  # the largest column step of a feature at the frame's edge
     tracks = link_tracks(detections, n, gate_x=first_gate, max_gap=2, min_length=min_length)
-    fit = dict(fit)
     result = None
     if len(tracks) >= min_tracks:
         result, tracks = _robust_fit(tracks, nominal, width, height, min_tracks, **fit)
