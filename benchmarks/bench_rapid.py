@@ -203,14 +203,17 @@ def part_recon(args, device, model) -> dict:
             # How far the per-row model moves the line centres (the curl it removes), same data and angles.
             dg["lag_effect_true_uniform_vs_row_lag"] = centre_differences(volumes["true_uniform"],
                                                                           volumes["true_row_lag"])
+            span = rapid.row_angles[:, -1] - rapid.row_angles[:, 0]
             per_seed.append({
                 "seed": seed, "frames": int(rapid.images.shape[0]),
+                # The curl a per-frame model leaves: the turn between a frame's first and last row.
+                "row_angle_span_deg": {"median": float(np.median(span)), "max": float(np.max(np.abs(span)))},
                 "angles": (_angle_scores(tracked, rapid, run["warnings"])
                            | {"fit_of_true_feature_tracks_rms_deg": oracle}),
                 "delta_g_px": dg,
             })
             print(f"recon {label} seed {seed}: " + ", ".join(
-                f"{k} dGz {v['dGz']:.3f}" for k, v in dg.items() if "dGz" in v), flush=True)
+                f"{k} dGz {v['dGz']:.3f} twist {v['twist_deg']:+.2f}" for k, v in dg.items() if "dGz" in v), flush=True)
             if label == "paper_timing" and seed == args.seeds[0] and args.field == 64:
                 _figure(rapid, filtered, corrected, tracked, args)
         out[label] = {"lag_per_frame_deg": timing.lag_per_frame, "scan_fraction": timing.scan_time /

@@ -8,7 +8,7 @@ import torch
 
 from tomotime.errors import InputError
 from tomotime.physics import ParallelProjector2D, VolumeProjector
-from tomotime.rapid.dislocations import centre_differences, line_centres
+from tomotime.rapid.dislocations import centre_differences, fit_twist, line_centres
 from tomotime.rapid.distortion import correct_distortion, estimate_distortion, load_calibration, save_calibration
 from tomotime.rapid.lines import line_measures, place_profiles, profile_fwhm
 from tomotime.physics.row_angles import RowAngleProjector, row_angles_from_frames
@@ -143,6 +143,30 @@ def test_centre_differences_measure_a_known_shift():
     d = centre_differences(shifted, vol)
     assert d["dGz"] == pytest.approx(1.0, abs=1e-6)
     assert d["dGx"] == pytest.approx(0.0, abs=1e-6) and d["dGy"] == pytest.approx(0.0, abs=1e-6)
+    assert d["twist_deg"] == pytest.approx(0.0, abs=1e-6)  # a shift is no curl
+    assert d["dGz_untwisted"] == pytest.approx(1.0, abs=1e-6)
+
+
+def _blobs(points, shape, sigma=1.0):
+    z, y, x = np.meshgrid(*(np.arange(n) for n in shape), indexing="ij")
+    return sum(np.exp(-((z - p[0]) ** 2 + (y - p[1]) ** 2 + (x - p[2]) ** 2) / (2 * sigma ** 2)) for p in points)
+
+
+def test_fit_twist_recovers_a_known_curl_about_the_tilt_axis():
+    shape, twist = (16, 24, 48), 6.0  # degrees between the first and the last row
+    rng = np.random.default_rng(3)
+    zc, yc, xc = ((n - 1) / 2 for n in shape)
+    grid = np.stack(np.meshgrid(np.arange(3, 13, 5), np.arange(3, 22, 6), np.arange(4, 45, 6), indexing="ij"), -1)
+    points = grid.reshape(-1, 3) + rng.uniform(-0.5, 0.5, (grid.size // 3, 3))
+    phi = np.radians(twist / (shape[1] - 1)) * (points[:, 1] - yc)
+    turned = points.copy()
+    turned[:, 0] = zc + (points[:, 0] - zc) * np.cos(phi) + (points[:, 2] - xc) * np.sin(phi)
+    turned[:, 2] = xc - (points[:, 0] - zc) * np.sin(phi) + (points[:, 2] - xc) * np.cos(phi)
+    exact = fit_twist(turned, points, shape)
+    assert exact["twist_deg"] == pytest.approx(twist, rel=0.02) and exact["dGz_untwisted"] < 0.02
+    d = centre_differences(_blobs(turned, shape), _blobs(points, shape))  # through the reconstructions' centres
+    assert d["twist_deg"] == pytest.approx(twist, rel=0.05)
+    assert d["dGz_untwisted"] < 0.25 * d["dGz"]
 
 
 def test_pairs_are_checked():
