@@ -25,7 +25,7 @@ from tomotime.cli.order import order
 from tomotime.cli.plan import plan
 from tomotime.cli.preprocess import preprocess
 from tomotime.cli.query import query
-from tomotime.cli.rapid import calibrate_distortion, correct, train_filter_command
+from tomotime.cli.rapid import calibrate_distortion, correct, dislocations, train_filter_command
 from tomotime.cli.reconstruct import reconstruct
 from tomotime.cli.report import report
 from tomotime.cli.simulate import simulate
@@ -77,6 +77,7 @@ app.command("check")(check)
 app.command("train-filter")(train_filter_command)
 app.command("calibrate-distortion")(calibrate_distortion)
 app.command("correct")(correct)
+app.command("dislocations")(dislocations)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""Commands of rapid STEM tomography: ``train-filter``, ``calibrate-distortion``, ``correct``, and the
-``unet`` method of ``denoise``.
+"""Commands of rapid STEM tomography: ``train-filter``, ``calibrate-distortion``, ``correct``,
+``dislocations``, and the ``unet`` method of ``denoise``.
 
 * ``tomotime train-filter PAIRS --out model.pt``: train the supervised U-Net
   filter on (fast noisy frame, averaged reference) pairs: an ``.npz`` with
@@ -10,7 +10,12 @@
 * ``tomotime calibrate-distortion FAST SLOW --out calib.npz``: the fast-scan
   x-distortion field from a fast and a slow scan of the same area.
 * ``tomotime correct SERIES --distortion calib.npz --track-angles --out DIR``:
-  undistort every frame and replace the nominal angles by tracked ones.
+  undistort every frame and replace the nominal angles by tracked ones
+  (``--scan-fraction``: also the angle of every row; ``--binarise``: also the
+  dark-line maps that the paper reconstructs).
+* ``tomotime dislocations VOLUME --reference REF``: dislocation centres of two
+  reconstructions matched per cross-section; Delta Gx, Gy, Gz and the curl
+  about the tilt axis.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from tomotime.errors import FormatError, InputError
 from tomotime.io.angles import write_angles
 from tomotime.io.atomic import check_output
 from tomotime.io.movie import movie_output_suffix, read_movie, write_movie
-from tomotime.io.read import read_tilt_series
+from tomotime.io.read import read_tilt_series, read_volume
+from tomotime.rapid.dislocations import binarise_series, centre_differences
 from tomotime.rapid.distortion import correct_distortion, estimate_distortion, load_calibration, save_calibration
 from tomotime.physics.row_angles import row_angles_from_frames
 from tomotime.rapid.tilt_tracking import check_continuous_angles, track_angles
@@ -37,8 +43,8 @@ from tomotime.rapid.noise2noise import check_repeats, train_filter_noise2noise
 from tomotime.rapid.unet_filter import (UnetFilterConfig, apply_filter, check_pairs, load_filter, save_filter,
                                         train_filter)
 
-__all__ = ["train_filter_command", "calibrate_distortion", "correct", "run_unet_denoise", "read_pairs",
-           "read_repeats"]
+__all__ = ["train_filter_command", "calibrate_distortion", "correct", "dislocations", "run_unet_denoise",
+           "read_pairs", "read_repeats"]
 
 
 def read_pairs(pairs: Path, reference: Path | None) -> tuple[np.ndarray, np.ndarray]:
@@ -229,6 +235,9 @@ def correct(
     scan_fraction: Annotated[float, typer.Option("--scan-fraction", min=0.0, max=1.0,
                                                  help="Scan time over frame period; > 0 also writes per-row "
                                                       "angles (row_angles.npy) for time-lag-aware SIRT.")] = 0.0,
+    binarise: Annotated[bool, typer.Option("--binarise", help="Also write the dark-line maps (0/1) of the "
+                                                              "corrected frames, for SIRT as in the paper.")]
+    = False,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Undistort a rapid series and/or correct its tilt angles from tracked features."""
@@ -236,7 +245,9 @@ def correct(
         raise InputError("nothing to do: give --distortion CALIB.npz and/or --track-angles")
     ts = read_tilt_series(series, angles=angles)
     name = "corrected" + movie_output_suffix(series)
-    names = [name, "angles.tlt", *(["row_angles.npy"] if scan_fraction > 0 else []), "summary.json"]
+    binary_name = "binarised" + movie_output_suffix(series)
+    names = [name, *([binary_name] if binarise else []), "angles.tlt",
+             *(["row_angles.npy"] if scan_fraction > 0 else []), "summary.json"]
     check_outputs(out, names, overwrite=overwrite)
     images = np.asarray(ts.images, np.float32)
     nominal = np.asarray(ts.angles, np.float64)
@@ -262,9 +273,44 @@ def correct(
                                                                 float(np.sqrt(np.mean(result.angle_sd**2))))}
     with staged_output(out, names, overwrite=overwrite) as stage:
         write_movie(stage / name, images, pixel_size=ts.pixel_size)
+        if binarise:
+            write_movie(stage / binary_name, binarise_series(images), pixel_size=ts.pixel_size)
         write_angles(stage / "angles.tlt", result_angles)
         if scan_fraction > 0:
             np.save(stage / "row_angles.npy", row_angles_from_frames(result_angles, images.shape[1], scan_fraction))
         write_json(stage / "summary.json", summary)
     typer.echo(f"wrote {Path(out) / name} and angles.tlt"
                + (f" ({summary['tracking']['features']} features tracked)" if track else ""))
+
+
+@handle_errors
+def dislocations(
+    volume: Annotated[Path, typer.Argument(help="Reconstruction (Z, Y, X) of the rapid series (MRC, TIFF, ...).")],
+    reference: Annotated[Path, typer.Option("--reference", "-r", help="Reconstruction of the same area to compare "
+                                                                      "with (e.g. the conventional series).")],
+    max_distance: Annotated[float, typer.Option("--max-distance", min=0.0, help="Largest distance (px) between "
+                                                                                "matched centres.")] = 3.0,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write the result to this .json file.")]
+    = None,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Match the dislocation-line centres of two reconstructions; print Delta Gx, Gy, Gz and the curl about the axis.
+
+    Centres are the intensity-weighted centres of the line blobs in every
+    cross-section perpendicular to Y and to X, matched slice by slice. The
+    twist is the turn between the first and the last row that best explains
+    the z differences (the time-lag curl of a continuous-tilt series).
+    """
+    if out is not None:
+        check_output(out, overwrite=overwrite)
+    (a, voxel), (b, _) = read_volume(volume), read_volume(reference)
+    result = {"volume": str(volume), "reference": str(reference), "max_distance_px": max_distance,
+              **centre_differences(a, b, max_distance=max_distance)}
+    result["voxel_size_nm"] = voxel  # as the file records it (1 when it records none)
+    typer.echo(", ".join(f"{key}: {result[key]:.3f} px" for key in ("dGx", "dGy", "dGz"))
+               + f" (voxel {voxel:g} nm as recorded)")
+    typer.echo(f"twist about the tilt axis: {result['twist_deg']:+.2f} deg (z error {result['dGz_twist']:.3f} px; "
+               f"{result['dGz_untwisted']:.3f} px without it); {result['matched']} centres matched "
+               f"({100 * result['matched_fraction']:.0f} % of the reference's)")
+    if out is not None:
+        write_json(out, result, overwrite=overwrite)

@@ -66,10 +66,11 @@ from tomotime.device import resolve_device
 from tomotime.errors import InputError
 from tomotime.recon.inr import FIELDS
 from tomotime.io import write_volume_mrc, write_volume_series_mrcs, write_volume_tiff
+from tomotime.rapid.reconstruct import reconstruct_rapid
 from tomotime.solvers import FILTERS, METHODS, reconstruct as reconstruct_volume, sliding_window
 from tomotime.solvers.static import check_method_options
 
-__all__ = ["reconstruct", "output_names", "resolve_times"]
+__all__ = ["reconstruct", "output_names", "resolve_times", "read_row_angles"]
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +200,9 @@ def reconstruct(
                                                                  "'0,5,10' or 'start:stop:step' "
                                                                  "(default: every acquisition).")] = None,
     angles: AnglesOption = None,
+    row_angles: Annotated[Optional[Path], typer.Option(
+        "--row-angles", help="SIRT with one angle per view and detector row: an .npy (N, Y) in degrees, e.g. "
+                             "row_angles.npy from 'tomotime correct --scan-fraction' (time-lag aware).")] = None,
     allow_wide_angles: WideAnglesOption = False,
     fmt: Annotated[Literal["mrc", "tiff"], typer.Option("--format", help="File format of a single volume.")] = "mrc",
     per_time_mrc: Annotated[bool, typer.Option("--per-time-mrc", help=f"With --window: also write one MRC per "
@@ -252,6 +256,9 @@ def reconstruct(
                              corrections=corrections, row_lag=row_lag, row_time_lag=row_time_lag, ensemble=ensemble,
                              resume=resume)
     output = OutputGrid(grid, voxel_size, region)
+    if row_angles is not None and (method != "sirt" or window is not None):
+        raise InputError(f"--row-angles applies to a single SIRT volume (--method sirt without --window), not to "
+                         f"{'--window' if method == 'sirt' else repr(method)}; DIP-STER takes --row-lag")
     if method in ("inr", "inr4d"):
         _check_inr_combinations(window=window, iterations=iterations, filter=filter, min_value=min_value,
                                 per_time_mrc=per_time_mrc)
@@ -284,6 +291,7 @@ def reconstruct(
     series = read_input(file, angles=angles, allow_wide_angles=allow_wide_angles)
     _check_against_series(series, method=method, window=window, thickness=thickness, min_value=min_value,
                           device=dev)
+    per_row = None if row_angles is None else read_row_angles(row_angles, series.shape)
     recon_times = resolve_times(series, times) if window is not None else None
     nz = thickness or series.shape[2]
     options = {"iterations": iterations, "filter": filter, "thickness": nz, "min_value": min_value}
@@ -291,7 +299,11 @@ def reconstruct(
 
     with staged_output(out, names, overwrite=overwrite) as stage:
         if window is None:
-            volume = reconstruct_volume(series, method=method, device=dev, progress=None, **options)
+            if per_row is None:
+                volume = reconstruct_volume(series, method=method, device=dev, progress=None, **options)
+            else:
+                volume = reconstruct_rapid(series.images, per_row, thickness=nz, iterations=iterations,
+                                           device=dev, progress=None, min_value=min_value)
             _warn_if_empty(volume, str(file))
             _WRITERS[fmt](stage / names[0], volume, voxel_size=series.pixel_size)
             shape = list(volume.shape)
@@ -308,6 +320,7 @@ def reconstruct(
             "method": method,
             "options": {**options, "window": window, "format": fmt if window is None else "hdf5",
                         "per_time_mrc": per_time_mrc, "angles": None if angles is None else str(angles),
+                        "row_angles": None if row_angles is None else str(row_angles),
                         "allow_wide_angles": allow_wide_angles, "device_requested": device},
             "times": None if recon_times is None else [float(t) for t in recon_times],
             "output_shape": shape,
@@ -321,6 +334,20 @@ def reconstruct(
                f"in {summary['wall_seconds']:.1f} s")
     if not no_report:
         write_run_report(Path(out))
+
+
+def read_row_angles(path: Path, shape: tuple[int, int, int]) -> np.ndarray:
+    """Per-row angles ``(N, Y)`` (degrees) from an ``.npy`` file, checked against a series ``(N, Y, X)``."""
+    try:
+        values = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"--row-angles {path}: not a readable .npy array ({exc})") from None
+    if values.shape != tuple(shape[:2]):
+        raise InputError(f"--row-angles {path}: expected shape ({shape[0]}, {shape[1]}) (one angle per view and "
+                         f"row of the {shape[0]} x {shape[1]} x {shape[2]} series), got {values.shape}")
+    if not np.issubdtype(values.dtype, np.number) or not np.isfinite(values).all():
+        raise InputError(f"--row-angles {path}: expected finite angles in degrees")
+    return values.astype(np.float64)
 
 
 def _reconstruct_series(series: TiltSeries, stage: Path, *, window: int, times: np.ndarray, method: str,

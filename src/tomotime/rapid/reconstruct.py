@@ -14,8 +14,9 @@ __all__ = ["reconstruct_rapid"]
 
 
 def reconstruct_rapid(series: np.ndarray, angles, *, thickness: int, iterations: int = 50,
-                      device="cpu", progress: bool | None = False, cache_bytes: int = 1 << 30) -> np.ndarray:
-    """SIRT (non-negative) of a series ``(N, Y, X)`` into a slab volume ``(thickness, Y, X)``.
+                      device="cpu", progress: bool | None = False, cache_bytes: int = 1 << 30,
+                      min_value: float | None = 0.0) -> np.ndarray:
+    """SIRT of a series ``(N, Y, X)`` into a slab volume ``(thickness, Y, X)`` (non-negative by default).
 
     Parameters
     ----------
@@ -31,6 +32,8 @@ def reconstruct_rapid(series: np.ndarray, angles, *, thickness: int, iterations:
         Memory for the per-row projector's ray weights; below what every
         view needs (about ``Y * X * max(Z, X) * 16`` bytes per view) they
         are recomputed on every pass, about ten times slower.
+    min_value : float or None
+        SIRT's lower bound (0: non-negative, as for binarised line maps; None: unbounded).
     """
     series = np.asarray(series, np.float32)
     if series.ndim != 3:
@@ -44,5 +47,5 @@ def reconstruct_rapid(series: np.ndarray, angles, *, thickness: int, iterations:
         op = RowAngleProjector(a, shape, device=device, cache_bytes=cache_bytes)
     else:
         raise InputError(f"angles: expected shape ({n},) or ({n}, {ny}), got {a.shape}")
-    return sirt(op, torch.from_numpy(series), iterations=iterations, min_value=0.0,
+    return sirt(op, torch.from_numpy(series), iterations=iterations, min_value=min_value,
                 progress=progress).cpu().numpy()
