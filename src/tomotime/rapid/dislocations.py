@@ -118,7 +118,7 @@ def centre_differences(volume: np.ndarray, reference: np.ndarray, *, max_distanc
     if matched == 0:
         raise InputError("no line centres could be matched between the two reconstructions")
     mean = {d: float(np.mean(np.concatenate(v))) for d, v in diffs.items()}
-    # z differences only where z is measured (both cross-section families measure it).
+    # Both cross-section families measure z, so the curl is fitted to all their pairs.
     twist = fit_twist(np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs]), va.shape)
     return {"dGx": mean[2], "dGy": mean[1], "dGz": mean[0], "matched": matched,
             "matched_fraction": matched / max(total, 1)} | twist
