@@ -174,7 +174,8 @@ def part_recon(args, device, model) -> dict:
                                                     "residual_max_px": float(np.abs(field - true)[ok].max())}
     setup = _Setup(args)
     vol_shape = setup.vol_shape
-    for label, timing in TIMINGS.items():
+    for label in args.timings:
+        timing = TIMINGS[label]
         per_seed = []
         for seed in args.seeds:
             run = setup.track(model, timing, seed)
@@ -185,7 +186,7 @@ def part_recon(args, device, model) -> dict:
             oracle = _oracle_track_fit(specimen, rapid, fraction, seed)
             binary = binarise_series(corrected)
             reference = reconstruct_rapid(binarise_series(conv.images), conv.nominal_angles, thickness=vol_shape[0])
-            cache = 4 << 30  # keeps the per-row projector's ray weights of a 256 px field (2.6 GB)
+            cache = int(args.cache_gb * (1 << 30))  # the per-row projector's ray weights: 2.6 GB at 256 px
             recons = {
                 "nominal_uniform": rapid.nominal_angles,
                 "tracked_uniform": tracked.angles,
@@ -483,10 +484,15 @@ def main() -> None:
                         help="recon, angles: specimen seeds (default 11 12).")
     parser.add_argument("--particle-sigma", type=float, default=1.0, help="recon, angles: marker radius (px); "
                         "other than 1.0 the results go to '<part>_markers<sigma>'.")
+    parser.add_argument("--timings", nargs="+", choices=list(TIMINGS), default=list(TIMINGS),
+                        help="recon: acquisition timings to run (default both).")
+    parser.add_argument("--cache-gb", type=float, default=4.0,
+                        help="recon: memory for the per-row projector's ray weights (GB; a 512 px field needs 11).")
+    parser.add_argument("--threads", type=int, default=1, help="CPU: torch threads.")
     args = parser.parse_args()
     device = resolve_device(args.device)
     if device.type == "cpu":
-        torch.set_num_threads(1)
+        torch.set_num_threads(args.threads)
     args.tag = "gpu" if device.type == "cuda" else "cpu"
     big = device.type == "cuda"
     args.train_fields, args.test_fields = (4, 2) if args.quick else ((40, 10) if big else (12, 5))
