@@ -38,8 +38,9 @@ Parts:
   fake dynamics ``mean_t ||v_t - v_(t-1)|| / ||v_mean||`` of DIP-STER against
   sliding-window SIRT's (target: at most 5 % of it).
 
-Results go to ``benchmarks/results/paper_metrics_<device>.json`` (merged
-with earlier parts) and ``paper_alloying_truth.png``.
+Results go to ``benchmarks/results/paper_metrics_<device>.json`` (or
+``--out``), added to what the file holds when the run ends (so runs going on
+at the same time keep each other's results), and the figures beside it.
 """
 
 from __future__ import annotations
@@ -307,23 +308,28 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     path = args.out or RESULTS / f"paper_metrics_{device.type}.json"
-    results = json.loads(path.read_text()) if path.exists() else {}
     began = time.perf_counter()
-    if "truth" in args.parts:
-        results["alloying_truth"] = {**results.get("alloying_truth", {}), **truth_part(args)}
-        plot_truth(results["alloying_truth"], RESULTS / "paper_alloying_truth.png")
     settings = {"size": args.size, "steps": args.steps, "train_steps": args.train_steps, "dose": args.dose,
                 "variants": args.variant,
                 "dipster": "the demo's settings (tomotime.demo.demo_dipster_config)"}
-    if "methods" in args.parts:
-        methods = results.setdefault("methods", {})
-        for label, entries in methods_part(args).items():
-            methods[label] = {**methods.get(label, {}), **entries}
+    truth = truth_part(args) if "truth" in args.parts else None
+    methods = methods_part(args) if "methods" in args.parts else None
+    static = {**static_part(args), "settings": settings} if "static" in args.parts else None
+    # Read the file only now and add to it, so that runs going on at the same time keep each other's results.
+    results = json.loads(path.read_text()) if path.exists() else {}
+    if truth is not None:
+        results["alloying_truth"] = {**results.get("alloying_truth", {}), **truth}
+        plot_truth(results["alloying_truth"], path.parent / "paper_alloying_truth.png")
+    if methods is not None:
+        merged = results.setdefault("methods", {})
+        for label, entries in methods.items():
+            merged[label] = {**merged.get(label, {}), **entries}
         results.setdefault("methods_settings_by_size", {})[str(args.size)] = settings
     if {"methods", "plot"} & set(args.parts):
-        plot_methods(results.get("methods", {}), args.size, RESULTS / f"paper_methods_{args.size}_{device.type}.png")
-    if "static" in args.parts:
-        results["static"] = {**static_part(args), "settings": settings}
+        figure = path.parent / f"paper_methods_{args.size}_{device.type}.png"
+        plot_methods(results.get("methods", {}), args.size, figure)
+    if static is not None:
+        results["static"] = static
     results.setdefault("environments", []).append(
         environment(device, parts=args.parts, wall_seconds=round(time.perf_counter() - began, 1)))
     results["paper_truth"] = PAPER_TRUTH
