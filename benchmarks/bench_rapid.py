@@ -149,7 +149,7 @@ class _Setup:
         rapid = simulate_rapid(specimen, timing=timing, distortion=self.warp, seed=seed)
         filtered = apply_filter(model, rapid.images)
         corrected = correct_distortion(filtered, self.field)
-        fraction = timing.scan_time / (timing.scan_time + timing.store_time)
+        fraction = timing.scan_fraction
         clock = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -174,6 +174,7 @@ def part_recon(args, device, model) -> dict:
                                                     "residual_max_px": float(np.abs(field - true)[ok].max())}
     setup = _Setup(args)
     vol_shape = setup.vol_shape
+    cache = int(args.cache_gb * (1 << 30))  # the per-row projector's ray weights: 2.6 GB at 256 px
     for label in args.timings:
         timing = TIMINGS[label]
         per_seed = []
@@ -186,7 +187,6 @@ def part_recon(args, device, model) -> dict:
             oracle = _oracle_track_fit(specimen, rapid, fraction, seed)
             binary = binarise_series(corrected)
             reference = reconstruct_rapid(binarise_series(conv.images), conv.nominal_angles, thickness=vol_shape[0])
-            cache = int(args.cache_gb * (1 << 30))  # the per-row projector's ray weights: 2.6 GB at 256 px
             recons = {
                 "nominal_uniform": rapid.nominal_angles,
                 "tracked_uniform": tracked.angles,
@@ -217,8 +217,8 @@ def part_recon(args, device, model) -> dict:
                 f"{k} dGz {v['dGz']:.3f} twist {v['twist_deg']:+.2f}" for k, v in dg.items() if "dGz" in v), flush=True)
             if label == "paper_timing" and seed == args.seeds[0] and args.field == 64:
                 _figure(rapid, filtered, corrected, tracked, args)
-        out[label] = {"lag_per_frame_deg": timing.lag_per_frame, "scan_fraction": timing.scan_time /
-                      (timing.scan_time + timing.store_time), "seeds": per_seed}
+        out[label] = {"lag_per_frame_deg": timing.lag_per_frame, "scan_fraction": timing.scan_fraction,
+                      "seeds": per_seed}
     out["setup"] = {"volume": vol_shape, "field_px": vol_shape[2], "n_lines": setup.n_lines,
                     "n_particles": setup.n_particles,
                     "specimen": args.specimen, "seeds": args.seeds, "sirt_iterations": 50,
@@ -233,7 +233,8 @@ def part_angles(args, device, model) -> dict:
     out: dict = {"setup": {"volume": setup.vol_shape, "n_lines": setup.n_lines, "n_particles": setup.n_particles,
                            "specimen": args.specimen, "seeds": args.seeds,
                            "pipeline": "U-Net filter -> distortion correction -> angle tracking"}}
-    for label, timing in TIMINGS.items():
+    for label in args.timings:
+        timing = TIMINGS[label]
         per_seed = []
         for seed in args.seeds:
             run = setup.track(model, timing, seed)
@@ -485,7 +486,7 @@ def main() -> None:
     parser.add_argument("--particle-sigma", type=float, default=1.0, help="recon, angles: marker radius (px); "
                         "other than 1.0 the results go to '<part>_markers<sigma>'.")
     parser.add_argument("--timings", nargs="+", choices=list(TIMINGS), default=list(TIMINGS),
-                        help="recon: acquisition timings to run (default both).")
+                        help="recon, angles: acquisition timings to run (default both).")
     parser.add_argument("--cache-gb", type=float, default=4.0,
                         help="recon: memory for the per-row projector's ray weights (GB; a 512 px field needs 11).")
     parser.add_argument("--threads", type=int, default=1, help="CPU: torch threads.")

@@ -109,6 +109,8 @@ def test_goniometer_profile_and_row_lag():
     starts, rows = frame_schedule(timing, 16)
     lag = np.diff(goniometer_angle(rows[[len(starts) // 2]], timing)[0][[0, -1]])[0]
     assert lag == pytest.approx(timing.lag_per_frame * 15 / 16, rel=0.15)
+    period = np.diff(starts).mean()  # the schedule stretches the nominal 70 ms period slightly
+    assert timing.scan_fraction == pytest.approx(timing.scan_time / period, rel=0.05)
 
 
 def test_row_angle_projector_matches_brute_force_and_is_its_own_transpose():

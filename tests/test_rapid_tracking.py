@@ -81,7 +81,7 @@ def test_image_tracker_recovers_a_known_non_uniform_ramp(seed):
     timing, truth, nominal, row_angles = _schedule(40)
     assert np.sqrt(np.mean((nominal - truth) ** 2)) > 1.0  # the ramp is far from uniform
     frames = _blob_series(row_angles, seed=seed, noise=NoiseModel(dose=400.0, line_offset=0.005, correlated=0.01))
-    fraction = timing.scan_time / (timing.scan_time + timing.store_time)
+    fraction = timing.scan_fraction
     result = track_angles(frames, nominal, scan_fraction=fraction)
     assert not result.fallback and result.n_tracks >= 12
     assert np.sqrt(np.mean((result.angles - truth) ** 2)) < 0.2
@@ -92,7 +92,7 @@ def test_image_tracker_recovers_a_known_non_uniform_ramp(seed):
 def test_one_blob_scale_when_given_and_bad_scales_refused():
     timing, truth, nominal, row_angles = _schedule(40)
     frames = _blob_series(row_angles, seed=0, noise=NoiseModel(dose=400.0, line_offset=0.005, correlated=0.01))
-    fraction = timing.scan_time / (timing.scan_time + timing.store_time)
+    fraction = timing.scan_fraction
     chosen = track_angles(frames, nominal, scan_fraction=fraction)
     # The default keeps the scale whose fit has the smallest standard error, so no single scale does better.
     for s in SCALES:
@@ -106,7 +106,7 @@ def test_one_blob_scale_when_given_and_bad_scales_refused():
 
 def test_fit_puts_the_axis_where_the_shifts_are_smallest_and_its_standard_errors_match_the_scatter():
     timing, truth, nominal, row_angles = _schedule(40)
-    fraction = timing.scan_time / (timing.scan_time + timing.store_time)
+    fraction = timing.scan_fraction
     rng = np.random.default_rng(4)
     n_feat, height, width = 20, 40, 128
     y = rng.uniform(5, height - 6, n_feat)
@@ -131,7 +131,7 @@ def test_uncertain_angles_are_kept_with_a_warning():
     timing, truth, nominal, row_angles = _schedule(40)
     frames = _blob_series(row_angles, shape=(40, 48), n_features=8, half_thickness=3.0, seed=0,
                           noise=NoiseModel(dose=100.0, line_offset=0.005, correlated=0.01))
-    fraction = timing.scan_time / (timing.scan_time + timing.store_time)
+    fraction = timing.scan_fraction
     with pytest.warns(UserWarning, match="uncertain"):
         result = track_angles(frames, nominal, scan_fraction=fraction)
     assert not result.fallback and np.sqrt(np.mean(result.angle_sd**2)) > MAX_ANGLE_SD

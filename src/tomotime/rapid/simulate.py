@@ -63,6 +63,11 @@ class Timing:
         """Degrees turned during one frame's scan at cruising speed."""
         return self.rate * self.scan_time
 
+    @property
+    def scan_fraction(self) -> float:
+        """Scan time over the frame period (what the tracker and the per-row angles call ``scan_fraction``)."""
+        return self.scan_time / (self.scan_time + self.store_time)
+
 
 def goniometer_angle(t, timing: Timing = Timing()) -> np.ndarray:
     """Goniometer angle (degrees) at times ``t`` (seconds since the start of the motion).
