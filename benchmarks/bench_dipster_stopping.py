@@ -46,14 +46,17 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--truth-every", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--residual-filter", choices=["none", "ramp"], default=None,
+                        help="DipsterConfig.residual_filter (default: the config's default)")
     parser.add_argument("--out", type=Path, default=RESULTS / "dipster_stopping_cpu.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     env = environment(torch.device(args.device))
     truth = make_scenario(args.scenario, args.size, args.views, seed=args.seed)
     series = simulate_acquisition(truth, dose=args.dose, seed=args.seed)
+    extra = {} if args.residual_filter is None else {"residual_filter": args.residual_filter}
     cfg = DipsterConfig(hidden=(256,), base_channels=64, batch_size=8, steps=args.train_steps,
-                        eval_every=args.eval_every, seed=args.seed, device=args.device)
+                        eval_every=args.eval_every, seed=args.seed, device=args.device, **extra)
     points, evals = [], {"n": 0}
 
     def record(step, info):
@@ -74,7 +77,8 @@ def main(argv: list[str] | None = None) -> Path:
     report = {
         "environment": env,
         "case": {"scenario": args.scenario, "size": args.size, "views": args.views, "dose": args.dose,
-                 "train_steps": args.train_steps, "eval_every": args.eval_every, "holdout_unit": cfg.holdout_unit},
+                 "train_steps": args.train_steps, "eval_every": args.eval_every, "holdout_unit": cfg.holdout_unit,
+                 "residual_filter": cfg.residual_filter},
         "rule": {k: getattr(cfg, k) for k in ("patience", "min_fraction", "stop_margin", "holdout_smoothing")},
         "stop_step": result.steps, "stop_fraction": result.steps / args.train_steps,
         "stopped_early": result.stopped_early, "stop_reason": result.stop_reason,

@@ -373,10 +373,11 @@ def test_dipster_beats_sliding_window_sirt(tmp_path, one_thread):
 
     24^3 voxels, 40 noise-free GRS projections, one per time step, a rod that
     mixes within the run (``sigma=0.3, exponent=1``). Measured (CPU, one
-    thread, network seed 0, the engine's defaults: warm-up, cosine decay,
-    clipping, weight average): SSIM mean 0.973 and worst 0.926, RMSE mean
-    11.3 %, against SIRT's SSIM 0.942 mean / 0.824 worst and RMSE 15.2 %;
-    training takes about 30 s (3000 steps of 8 rows) on an idle core.
+    thread, network seed 0, the defaults: warm-up, cosine decay, clipping,
+    weight average, ramp-filtered residual): SSIM mean 0.995 and worst 0.943,
+    RMSE mean 4.5 %, against SIRT's SSIM 0.942 mean / 0.824 worst and RMSE
+    15.2 % (with the plain residual, ``residual_filter="none"``: 0.973 / 0.926
+    and 11.3 %); training takes about 30 s (3000 steps of 8 rows) on an idle core.
     """
     from tomotime.metrics.evaluate import evaluate_against_truth
     from tomotime.sim import make_scenario
@@ -394,7 +395,7 @@ def test_dipster_beats_sliding_window_sirt(tmp_path, one_thread):
     print({"dipster": {k: round(dip[k], 4) for k in keys}, "sirt": {k: round(sirt[k], 4) for k in keys}})
     assert dip["ssim_mean"] > sirt["ssim_mean"] + 0.01
     assert dip["ssim_worst"] > sirt["ssim_worst"] + 0.03
-    assert dip["rmse_mean"] < sirt["rmse_mean"]
+    assert dip["rmse_mean"] < 0.5 * sirt["rmse_mean"]
 
 
 # --- collapse and poses ------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from tomotime.recon.dipster import (
     band_of,
     check_identifiable,
     ensemble_band,
+    ramp_filter,
     total_variation_1d,
     train_dipster,
     train_ensemble,
@@ -63,6 +64,44 @@ def test_paper_preset_is_the_papers_recipe_and_options_override_it():
     assert DipsterConfig.paper(batch_size=8).batch_size == 8
     defaults = DipsterConfig()
     assert any(getattr(defaults, k) != v for k, v in PAPER_PRESET.items())  # the defaults differ, measured
+
+
+# --- the ramp-filtered residual ----------------------------------------------------------
+
+def test_ramp_filter_weights_frequencies_as_the_square_root_of_a_ramp():
+    n = 32
+    x = torch.arange(n, dtype=torch.float64)
+    ramp = torch.fft.fftfreq(n, dtype=torch.float64).abs().clamp_min(1.0 / n)
+    ramp = ramp / ramp.mean()
+    for k in (0, 1, 5, 16):  # a pure frequency comes out scaled by sqrt(ramp(k)) and otherwise unchanged
+        wave = torch.cos(2 * np.pi * k * x / n)
+        torch.testing.assert_close(ramp_filter(wave[None])[0], wave * ramp[k].sqrt())
+    assert float(ramp[16] / ramp[1]) == pytest.approx(16.0)  # Nyquist weighs 16x the first frequency at n = 32
+    assert float(ramp[0]) == float(ramp[1])  # the row sum is kept, weighted as the first frequency
+    noise = torch.randn(4000, n, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    assert float((ramp_filter(noise) ** 2).mean()) == pytest.approx(1.0, rel=0.02)  # white noise keeps its power
+
+
+def test_ramp_filtered_loss_has_the_ramp_filtered_residual_as_gradient():
+    rows = torch.randn(3, 20, dtype=torch.float64, generator=torch.Generator().manual_seed(1), requires_grad=True)
+    (ramp_filter(rows) ** 2).sum().backward()
+    ramp = torch.fft.fftfreq(20, dtype=torch.float64).abs().clamp_min(1.0 / 20)
+    expected = 2 * torch.fft.ifft(torch.fft.fft(rows.detach()) * ramp / ramp.mean()).real
+    torch.testing.assert_close(rows.grad, expected)
+
+
+def test_ramp_residual_filter_reaches_the_training_loss_and_not_the_holdout(monkeypatch):
+    truth = make_scenario("nanorod-alloying", size=16, steps=6)
+    series = simulate_acquisition(truth, seed=0)
+    calls = []
+    real = method_module.ramp_filter
+    monkeypatch.setattr(method_module, "ramp_filter", lambda rows: calls.append(rows.shape) or real(rows))
+    cfg = DipsterConfig(**{**TINY, "holdout_fraction": 0.2, "eval_every": 2}, steps=2, residual_filter="ramp")
+    train_dipster(series, cfg, progress=False)
+    assert calls == [(cfg.batch_size, 16)] * 2  # one filtered batch per training step, none for the holdout
+    assert DipsterConfig.paper().residual_filter == "none"
+    with pytest.raises(Exception, match="residual_filter"):
+        DipsterConfig(residual_filter="hann")
 
 
 def test_projection_tv_is_the_mean_absolute_difference_along_the_detector():

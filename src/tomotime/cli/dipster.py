@@ -53,7 +53,7 @@ from tomotime.recon.dipster import (
     train_dipster,
     volume_series,
 )
-from tomotime.recon.dipster.config import PAPER_PRESET, PAPER_PROJECTION_TV
+from tomotime.recon.dipster.config import PAPER_PRESET, PAPER_PROJECTION_TV, RESIDUAL_FILTERS
 from tomotime.recon.dipster.corrections import CorrectionWarning, check_identifiable
 from tomotime.recon.dipster.ensemble import QUANTITIES, check_ensemble_size, ensemble_curves
 from tomotime.recon.dipster.problem import choose_holdout
@@ -131,6 +131,10 @@ CorrectionsOption = Annotated[Optional[str], typer.Option(
 RowLagOption = Annotated[Optional[float], typer.Option(
     "--row-lag", help="Tilt advance during one frame (deg): row y was recorded at theta + lag * y / Y.",
     rich_help_panel=_PANEL)]
+ResidualFilterOption = Annotated[Optional[Literal[RESIDUAL_FILTERS]], typer.Option(
+    "--residual-filter", help="Filter of the training residual along the detector: ramp (weights its "
+                              "frequencies as filtered backprojection does, so edges sharpen sooner) or none "
+                              "(the paper's plain residual).", rich_help_panel=_PANEL)]
 RowTimeLagOption = Annotated[Optional[float], typer.Option(
     "--row-time-lag", help="Time of one frame (s): row y was recorded at t + lag * y / Y.", rich_help_panel=_PANEL)]
 EnsembleOption = Annotated[Optional[int], typer.Option(
@@ -161,6 +165,7 @@ class DipsterOptions:
     corrections: str | None = None
     row_lag: float | None = None
     row_time_lag: float | None = None
+    residual_filter: str | None = None
     ensemble: int | None = None
     resume: bool = False
 
@@ -189,6 +194,7 @@ class DipsterOptions:
             raise InputError(f"--preset={self.preset!r}: expected one of {', '.join(PRESETS)}")
         return {
             "corrections": self.corrections, "row_lag": self.row_lag, "row_time_lag": self.row_time_lag,
+            "residual_filter": self.residual_filter,
             "steps": self.steps, "epochs": self.epochs, "lr": self.lr, "batch_size": self.batch_size,
             "manifold": self.manifold, "loss": self.loss, "base_channels": self.base_channels,
             "hidden": None if self.hidden is None else parse_hidden(self.hidden),

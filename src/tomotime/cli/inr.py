@@ -119,7 +119,7 @@ class OutputGrid:
 
 #: DIP-STER options of ``tomotime reconstruct`` that an INR run refuses.
 DIPSTER_ONLY = ("manifold", "loss", "hidden", "base_channels", "query_angle", "preset", "corrections", "row_lag",
-                "row_time_lag", "ensemble")
+                "row_time_lag", "residual_filter", "ensemble")
 
 
 def inr_config(options: DipsterOptions, *, run_dir: Path, dynamic: bool, align: bool | None, field: str | None,

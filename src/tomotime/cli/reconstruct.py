@@ -51,6 +51,7 @@ from tomotime.cli.dipster import (
     PatienceOption,
     PresetOption,
     QueryAngleOption,
+    ResidualFilterOption,
     ResumeOption,
     RowLagOption,
     RowTimeLagOption,
@@ -226,6 +227,7 @@ def reconstruct(
     corrections: CorrectionsOption = None,
     row_lag: RowLagOption = None,
     row_time_lag: RowTimeLagOption = None,
+    residual_filter: ResidualFilterOption = None,
     ensemble: EnsembleOption = None,
     resume: ResumeOption = False,
     no_report: NoReportOption = False,
@@ -253,8 +255,8 @@ def reconstruct(
     dipster = DipsterOptions(run_file=run_file, steps=steps, epochs=epochs, lr=lr, batch_size=batch_size,
                              manifold=manifold, loss=loss, hidden=hidden, base_channels=base_channels,
                              holdout=holdout, patience=patience, seed=seed, query_angle=query_angle, preset=preset,
-                             corrections=corrections, row_lag=row_lag, row_time_lag=row_time_lag, ensemble=ensemble,
-                             resume=resume)
+                             corrections=corrections, row_lag=row_lag, row_time_lag=row_time_lag,
+                             residual_filter=residual_filter, ensemble=ensemble, resume=resume)
     output = OutputGrid(grid, voxel_size, region)
     if row_angles is not None and (method != "sirt" or window is not None):
         raise InputError(f"--row-angles applies to a single SIRT volume (--method sirt without --window), not to "

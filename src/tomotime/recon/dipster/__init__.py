@@ -29,6 +29,7 @@ from tomotime.recon.dipster.losses import (
     data_loss,
     estimate_noise_scale,
     geman_mcclure,
+    ramp_filter,
     total_variation,
     total_variation_1d,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "load_model",
     "ExtrapolationWarning",
     "geman_mcclure",
+    "ramp_filter",
     "data_loss",
     "total_variation",
     "total_variation_1d",

@@ -9,6 +9,11 @@ same for every loss:
   bounded by 1, so outliers (hot pixels, unmodelled contrast) stop pulling.
 * ``"l2"``: ``u**2``;  ``"l1"``: ``|u|``;
 * ``"smooth-l1"``: ``0.5 u**2 / beta`` for ``|u| < beta``, else ``|u| - 0.5 beta``.
+
+``residual_filter="ramp"`` (beyond the paper) weights the residual's
+frequencies along the detector before the loss, as filtered backprojection
+weights them: fine detail that plain least squares learns last (sharp edges)
+gets its share of the gradient early, see :func:`ramp_filter`.
 """
 
 from __future__ import annotations
@@ -19,13 +24,32 @@ import torch.nn.functional as F
 
 from tomotime.errors import InputError
 
-__all__ = ["geman_mcclure", "data_loss", "total_variation", "total_variation_1d", "estimate_noise_scale"]
+__all__ = ["geman_mcclure", "data_loss", "ramp_filter", "total_variation", "total_variation_1d", "estimate_noise_scale"]
 
 
 def geman_mcclure(residual: torch.Tensor, scale: float) -> torch.Tensor:
     """Element-wise ``d**2 / (d**2 + c**2)`` of residuals ``d`` with scale ``c > 0`` (values in [0, 1))."""
     u = residual / scale
     return (u / torch.hypot(u, torch.ones_like(u))) ** 2  # = u^2 / (u^2 + 1) without overflow of u^2
+
+
+def ramp_filter(rows: torch.Tensor) -> torch.Tensor:
+    """Rows ``(..., X)`` filtered along X by the square root of a ramp, normalised to unit mean power.
+
+    Frequency ``f`` (cycles per pixel, ``|f| <= 1/2``) is scaled by
+    ``w(f) = sqrt(max(|f|, 1/X) / m)``, with ``m`` the mean of
+    ``max(|f|, 1/X)`` over the ``X`` frequencies, so that
+    ``sum(filtered**2) = sum_f w(f)**2 |R(f)|**2`` (Parseval, orthonormal FFT):
+    white noise keeps its mean power, the detector's highest frequencies weigh
+    about ``X / 2`` times the lowest, and the row sum (``f = 0``) weighs as much
+    as the first frequency, so the mass of each row stays constrained. The
+    gradient of ``sum(filtered**2)`` is the residual filtered by the ramp
+    ``w**2``, the filter of filtered backprojection.
+    """
+    n = rows.shape[-1]
+    ramp = torch.fft.fftfreq(n, device=rows.device, dtype=torch.float64).abs().clamp_min(1.0 / n)
+    weight = (ramp / ramp.mean()).sqrt().to(rows.dtype)
+    return torch.fft.ifft(torch.fft.fft(rows, dim=-1) * weight, dim=-1).real
 
 
 def data_loss(residual: torch.Tensor, *, kind: str = "gm", scale: float = 1.0, beta: float = 1.0,

@@ -23,7 +23,7 @@ from tomotime.models.generator import auto_seed_size
 from tomotime.physics import project_slices
 from tomotime.recon.dipster.config import DipsterConfig
 from tomotime.recon.dipster.corrections import warn_if_unidentifiable
-from tomotime.recon.dipster.losses import data_loss, total_variation, total_variation_1d
+from tomotime.recon.dipster.losses import data_loss, ramp_filter, total_variation, total_variation_1d
 from tomotime.recon.dipster.model import SpaceTimeDIP
 from tomotime.recon.dipster.problem import TrainingProblem, prepare_problem
 from tomotime.recon.dipster.store import save_model
@@ -55,14 +55,18 @@ def predict_rows(model: nn.Module, problem: TrainingProblem, pairs: torch.Tensor
 
 
 def pair_losses(model: nn.Module, problem: TrainingProblem, pairs: torch.Tensor, *, kind: str, beta: float,
-                tv_weight: float = 0.0, projection_tv_weight: float = 0.0, per_pair: bool = False) -> torch.Tensor:
+                tv_weight: float = 0.0, projection_tv_weight: float = 0.0, per_pair: bool = False,
+                residual_filter: str = "none") -> torch.Tensor:
     """Data loss (plus TV terms) of ``(projection, row)`` samples ``(B, 2)``: the batch mean, or one per pair.
 
     ``tv_weight`` weights the 2D TV of the generated slices, ``projection_tv_weight``
-    the 1D TV of the predicted rows along the detector (see :func:`predict_rows`).
+    the 1D TV of the predicted rows along the detector (see :func:`predict_rows`);
+    ``residual_filter="ramp"`` filters the residual with :func:`.losses.ramp_filter` first.
     """
     slices, projected = predict_rows(model, problem, pairs)
     residual = projected - problem.images[pairs[:, 0].to(problem.images.device), pairs[:, 1].to(problem.images.device)]
+    if residual_filter == "ramp":
+        residual = ramp_filter(residual)
     loss = data_loss(residual, kind=kind, scale=problem.gm_scale, beta=beta, dim=-1 if per_pair else None)
     if tv_weight > 0:
         loss = loss + tv_weight * total_variation(slices)
@@ -114,7 +118,8 @@ class DipsterMethod:
         cfg = self.config
         kind = "l2" if step < cfg.warmup_steps else cfg.loss
         loss = pair_losses(net, self.problem, self.problem.train_pairs[indices], kind=kind, beta=cfg.smooth_l1_beta,
-                           tv_weight=cfg.tv_weight, projection_tv_weight=cfg.projection_tv_weight)
+                           tv_weight=cfg.tv_weight, projection_tv_weight=cfg.projection_tv_weight,
+                           residual_filter=cfg.residual_filter)
         corrections = getattr(net, "module", net).corrections
         if corrections is not None and cfg.correction_weight > 0:
             loss = loss + cfg.correction_weight * corrections.penalty(self.problem.data_range)
