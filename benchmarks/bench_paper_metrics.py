@@ -181,6 +181,12 @@ def _variant(text: str) -> tuple[str, dict[str, Any]]:
     return name, changes
 
 
+def _dipster_config(args, changes: dict[str, Any]):
+    """The demo's DIP-STER settings at ``--train-steps`` with a variant's ``changes``."""
+    config = demo_dipster_config(steps=args.train_steps, seed=0, device=args.device)
+    return type(config)(**{**config.to_dict(), **changes})
+
+
 def _surface_share(vols, truth) -> dict[str, float]:
     """How much of the paper's alloying error sits in the particle's outer surface.
 
@@ -212,9 +218,7 @@ def _methods(series, truth, args, scenario: str, label: str) -> dict[str, Any]:
             vols = sliding_window(series, window=min(30, len(truth)), method="sirt", iterations=30, min_value=0.0,
                                   device=args.device, progress=False)
         else:
-            config = demo_dipster_config(steps=args.train_steps, seed=0, device=args.device)
-            config = type(config)(**{**config.to_dict(), **changes})
-            trained = train_dipster(series, config, progress=False)
+            trained = train_dipster(series, _dipster_config(args, changes), progress=False)
             vols = volume_series(trained.model, truth.times, progress=False)
         seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
         if args.keep:
@@ -275,8 +279,7 @@ def static_part(args) -> dict[str, Any]:
     out: dict[str, Any] = {"sirt_step_change": _fake_dynamics(sirt)}
     if args.train_steps:
         for name, changes in [("DIP-STER", {}), *(_variant(v) for v in args.variant)]:
-            config = demo_dipster_config(steps=args.train_steps, seed=0, device=args.device)
-            config = type(config)(**{**config.to_dict(), **changes})
+            config = _dipster_config(args, changes)
             dip = volume_series(train_dipster(series, config, progress=False).model, truth.times, progress=False)
             change = _fake_dynamics(dip)
             entry = {"residual_filter": config.residual_filter, "dipster_step_change": change,

@@ -291,3 +291,13 @@ def test_cli_unknown_preset_is_a_usage_error(rod, tmp_path):
 def test_cli_inr_refuses_dipster_extension_options(rod, tmp_path):
     result = invoke("reconstruct", rod, "--out", tmp_path / "I", "--method", "inr", "--ensemble", 3)
     assert_input_error(result, "--ensemble applies to --method dipster")
+
+
+def test_cli_residual_filter_choice_reaches_the_run_and_bad_ones_are_refused(rod, tmp_path):
+    result = invoke("reconstruct", rod, "--out", tmp_path / "P", *CLI_TINY, "--steps", 2, "--residual-filter", "none")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "P" / "run" / "config.json").read_text())["residual_filter"] == "none"
+    result = invoke("reconstruct", rod, "--out", tmp_path / "X", *CLI_TINY, "--residual-filter", "hann")
+    assert result.exit_code == 2 and "--residual-filter" in result.output and not (tmp_path / "X").exists()
+    result = invoke("reconstruct", rod, "--out", tmp_path / "I", "--method", "inr", "--residual-filter", "ramp")
+    assert_input_error(result, "--residual-filter applies to --method dipster")
